@@ -1,0 +1,25 @@
+// A weight matrix in its stored element type, row-major, used in place.
+// Kernels convert elements to fp32 on the fly: weights are never copied.
+#pragma once
+
+#include <cstdint>
+
+#include "util/dtype.h"
+
+namespace aviary::ops {
+
+struct Matrix {
+  const void* data = nullptr;
+  DType dtype = DType::F32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+
+  const uint8_t* row_ptr(int64_t r) const {
+    return static_cast<const uint8_t*>(data) + size_t(r * cols) * dtype_size(dtype);
+  }
+};
+
+// Converts `n` contiguous elements of type `t` to fp32.
+void convert_to_f32(const void* src, DType t, int64_t n, float* dst);
+
+}  // namespace aviary::ops

@@ -1,0 +1,118 @@
+// Matrix products against a plain double-precision reference, for every
+// weight type and many shapes (odd sizes included).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <tuple>
+#include <vector>
+
+#include "ops/linear.h"
+
+namespace aviary::ops {
+namespace {
+
+struct Weights {
+  std::vector<uint8_t> bytes;
+  std::vector<double> values;  // what the stored elements decode to
+};
+
+Weights make_weights(int64_t n, DType t, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.f, 1.f);
+  Weights w;
+  w.bytes.resize(size_t(n) * dtype_size(t));
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = d(rng);
+    if (t == DType::F32) reinterpret_cast<float*>(w.bytes.data())[i] = v;
+    if (t == DType::F16) reinterpret_cast<uint16_t*>(w.bytes.data())[i] = f32_to_f16(v);
+    if (t == DType::BF16) reinterpret_cast<uint16_t*>(w.bytes.data())[i] = f32_to_bf16(v);
+    w.values.push_back(load_as_f32(w.bytes.data(), t, size_t(i)));
+  }
+  return w;
+}
+
+std::vector<float> random_vector(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.f, 1.f);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+// |error| allowed for a sum of n products of N(0,1) values, in fp32.
+double tolerance(int64_t n) { return 1e-5 * double(n); }
+
+using Shape = std::tuple<DType, int64_t, int64_t, int64_t>;  // dtype, rows, cols, T
+
+class LinearTest : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(LinearTest, OutInMatchesReference) {
+  const auto [t, rows, cols, T] = GetParam();
+  const Weights w = make_weights(rows * cols, t, 7);
+  const auto x = random_vector(T * cols, 11);
+  std::vector<float> y(size_t(T * rows));
+  linear(x.data(), T, Matrix{w.bytes.data(), t, rows, cols}, y.data());
+  for (int64_t i = 0; i < T; ++i)
+    for (int64_t o = 0; o < rows; ++o) {
+      double ref = 0;
+      for (int64_t c = 0; c < cols; ++c) ref += w.values[size_t(o * cols + c)] * x[size_t(i * cols + c)];
+      ASSERT_NEAR(y[size_t(i * rows + o)], ref, tolerance(cols)) << "t=" << i << " o=" << o;
+    }
+}
+
+TEST_P(LinearTest, InOutMatchesReference) {
+  const auto [t, rows, cols, T] = GetParam();
+  const Weights w = make_weights(rows * cols, t, 3);
+  const auto x = random_vector(T * rows, 5);
+  std::vector<float> y(size_t(T * cols));
+  linear_in_out(x.data(), T, Matrix{w.bytes.data(), t, rows, cols}, y.data());
+  for (int64_t i = 0; i < T; ++i)
+    for (int64_t o = 0; o < cols; ++o) {
+      double ref = 0;
+      for (int64_t r = 0; r < rows; ++r) ref += x[size_t(i * rows + r)] * w.values[size_t(r * cols + o)];
+      ASSERT_NEAR(y[size_t(i * cols + o)], ref, tolerance(rows)) << "t=" << i << " o=" << o;
+    }
+}
+
+TEST_P(LinearTest, EachRowEqualsItsOwnMatrixVectorProduct) {
+  // Sequence mode must equal token-by-token mode bit for bit.
+  const auto [t, rows, cols, T] = GetParam();
+  const Weights w = make_weights(rows * cols, t, 9);
+  const Matrix W{w.bytes.data(), t, rows, cols};
+  const auto x = random_vector(T * cols, 13);
+  std::vector<float> all(static_cast<size_t>(T * rows)), one(static_cast<size_t>(rows));
+  linear(x.data(), T, W, all.data());
+  for (int64_t i = 0; i < T; ++i) {
+    linear(x.data() + i * cols, 1, W, one.data());
+    for (int64_t o = 0; o < rows; ++o) ASSERT_EQ(all[size_t(i * rows + o)], one[size_t(o)]);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, LinearTest,
+    ::testing::Combine(::testing::Values(DType::F32, DType::F16, DType::BF16),
+                       ::testing::Values(1, 3, 8, 17, 64),
+                       ::testing::Values(1, 7, 16, 33, 130),
+                       ::testing::Values(1, 2, 5)));
+
+TEST(Dot, MatchesReferenceForAllLengthsUpTo70) {
+  for (int64_t n = 0; n <= 70; ++n) {
+    const auto a = random_vector(n, uint32_t(n)), b = random_vector(n, uint32_t(n + 100));
+    double ref = 0;
+    for (int64_t i = 0; i < n; ++i) ref += double(a[size_t(i)]) * b[size_t(i)];
+    EXPECT_NEAR(dot(a.data(), b.data(), n), ref, 1e-5 * double(n + 1)) << n;
+  }
+}
+
+TEST(ConvertToF32, AllTypes) {
+  for (DType t : {DType::F32, DType::F16, DType::BF16}) {
+    const Weights w = make_weights(37, t, 1);
+    std::vector<float> out(37);
+    convert_to_f32(w.bytes.data(), t, 37, out.data());
+    for (size_t i = 0; i < 37; ++i) EXPECT_EQ(out[i], float(w.values[i]));
+  }
+}
+
+}  // namespace
+}  // namespace aviary::ops
