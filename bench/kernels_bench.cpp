@@ -32,7 +32,7 @@ void BM_Linear(benchmark::State& state) {
   const int64_t n = state.range(1), T = state.range(2);
   const auto w = random_weights(n * n, t);
   const aviary::ops::Matrix W{w.data(), t, n, n};
-  std::vector<float> x(size_t(T * n), 0.5f), y(size_t(T * n));
+  std::vector<float> x(static_cast<size_t>(T * n), 0.5f), y(static_cast<size_t>(T * n));
   for (auto _ : state) {
     aviary::ops::linear(x.data(), T, W, y.data());
     benchmark::DoNotOptimize(y.data());
@@ -48,7 +48,7 @@ BENCHMARK(BM_Linear)
 void BM_Wkv7Step(benchmark::State& state) {
   const int64_t H = state.range(0), N = 64, C = H * N;
   std::vector<float> S(size_t(H * N * N), 0.01f), r(size_t(C), 0.1f), w(size_t(C), 0.9f), k(size_t(C), 0.1f),
-      v(size_t(C), 0.2f), kk(size_t(C), 0.05f), a(size_t(C), 0.5f), y(size_t(C));
+      v(size_t(C), 0.2f), kk(size_t(C), 0.05f), a(size_t(C), 0.5f), y(static_cast<size_t>(C));
   for (auto _ : state) {
     aviary::ops::wkv7_step(S.data(), H, N, r.data(), w.data(), k.data(), v.data(), kk.data(), a.data(), y.data());
     benchmark::DoNotOptimize(y.data());

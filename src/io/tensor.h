@@ -23,7 +23,10 @@ struct TensorView {
   }
   size_t nbytes() const { return size_t(numel()) * dtype_size(dtype); }
 
+  // A tensor without elements is contiguous whatever its strides (as in torch,
+  // whose strides for shape [3, 0] are [1, 1]).
   bool is_contiguous() const {
+    if (numel() == 0) return true;
     int64_t expected = 1;
     for (size_t i = shape.size(); i-- > 0;) {
       if (shape[i] != 1 && strides[i] != expected) return false;

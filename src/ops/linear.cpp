@@ -39,9 +39,13 @@ namespace {
 thread_local std::vector<float> row_buf;
 
 const float* row_as_f32(const Matrix& W, int64_t r) {
-  if (W.dtype == DType::F32) return reinterpret_cast<const float*>(W.row_ptr(r));
+  const uint8_t* row = W.row_ptr(r);
+  // fp32 rows are used in place unless the file left them misaligned
+  // (safetensors only promises what its writer chose).
+  if (W.dtype == DType::F32 && reinterpret_cast<uintptr_t>(row) % alignof(float) == 0)
+    return reinterpret_cast<const float*>(row);
   if (row_buf.size() < size_t(W.cols)) row_buf.resize(size_t(W.cols));
-  convert_to_f32(W.row_ptr(r), W.dtype, W.cols, row_buf.data());
+  convert_to_f32(row, W.dtype, W.cols, row_buf.data());
   return row_buf.data();
 }
 }  // namespace

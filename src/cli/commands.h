@@ -1,0 +1,28 @@
+// The `aviary` subcommands. Each registers its options on the CLI11 app and
+// returns the action to run once the command line has been parsed.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+namespace aviary::cli {
+
+using Action = std::function<int()>;
+
+Action add_info(CLI::App& app);
+Action add_tokenize(CLI::App& app);
+Action add_detokenize(CLI::App& app);
+Action add_forward(CLI::App& app);
+Action add_generate(CLI::App& app);
+
+// "1,2,3" or "1 2 3" -> ids; a clear error names the bad item.
+std::vector<int32_t> parse_id_list(const std::string& text, const std::string& what);
+
+// The vocabulary to use: `given` if not empty, else a known vocabulary file
+// next to the model; an error says what was looked for.
+std::string find_vocab(const std::string& given, const std::string& model_path);
+
+}  // namespace aviary::cli

@@ -1,0 +1,45 @@
+// Text generation: prompt prefill, then sample / decode / feed back, with
+// streaming output that never splits a UTF-8 character or shows a stop string.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/model.h"
+#include "model/sampler.h"
+#include "text/tokenizer.h"
+
+namespace aviary {
+
+struct GenerationOptions {
+  int32_t max_tokens = 200;
+  SamplerParams sampling;
+  std::vector<std::string> stop_strings;
+  bool stop_at_end_of_text = true;  // token 0 ends the text, as in the official chat
+};
+
+enum class StopReason { Length, EndOfText, StopToken, StopString, Cancelled };
+const char* stop_reason_name(StopReason r);
+
+struct GenerationResult {
+  std::vector<int32_t> tokens;  // generated ids (a final stop token not included)
+  int64_t prompt_tokens = 0;
+  double prompt_seconds = 0;
+  double generate_seconds = 0;
+  StopReason stop = StopReason::Length;
+};
+
+// Receives each piece of complete UTF-8 text; returning false cancels.
+using TextSink = std::function<bool(std::string_view)>;
+
+// Runs `prompt` from `state` (updated in place: afterwards it holds the whole
+// conversation so far) and generates up to options.max_tokens tokens.
+GenerationResult generate(const Model& model, const Tokenizer& tokenizer, State& state,
+                          std::span<const int32_t> prompt, const GenerationOptions& options,
+                          const TextSink& on_text);
+
+}  // namespace aviary

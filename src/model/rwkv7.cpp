@@ -1,0 +1,252 @@
+#include "model/rwkv7.h"
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <numeric>
+
+#include "model/blocks.h"
+#include "model/weights.h"
+#include "ops/elementwise.h"
+#include "ops/linear.h"
+#include "ops/norm.h"
+#include "ops/wkv7.h"
+
+namespace aviary {
+namespace {
+
+constexpr float kGroupNormEps = 64e-5f;  // ln_x eps of the official x070 code
+constexpr float kNormalizeEps = 1e-12f;  // torch.nn.functional.normalize default
+constexpr float kDecayScale = 0.606531f; // exp(-0.5), as the official CPU path writes it
+
+struct TimeMix {
+  std::vector<float> x_r, x_w, x_k, x_v, x_a, x_g;  // token-shift mixes [C]
+  std::vector<float> w0, a0, v0, k_k, k_a, r_k;     // [C] (r_k is [H, N], flat)
+  ops::Matrix w1, w2, a1, a2, v1, v2, g1, g2;       // LoRA factors, stored [in, out]
+  ops::Matrix receptance, key, value, output;       // [C, C], stored [out, in]
+  Norm ln_x;
+  bool value_residual = false;  // layers >= 1 mix in the first layer's values
+};
+
+struct ChannelMix {
+  std::vector<float> x_k;
+  ops::Matrix key, value;  // [F, C], [C, F]
+};
+
+struct Layer {
+  Norm ln1, ln2;
+  TimeMix att;
+  ChannelMix ffn;
+};
+
+// Scratch slots of the workspace.
+enum Slot : size_t {
+  kX, kXln, kPrev, kXr, kXw, kXk, kXv, kXa, kXg, kR, kW, kK, kV, kA, kG, kKK, kVFirst,
+  kY, kOut, kLora, kFfn, kNumSlots
+};
+
+class Rwkv7 final : public Model {
+ public:
+  Rwkv7(Checkpoint ckpt, ModelConfig config) : Model(std::move(ckpt), std::move(config)) { load(); }
+
+  State new_state() const override {
+    const auto& c = config();
+    std::vector<StateTensor> t;
+    for (int64_t i = 0; i < c.n_layer; ++i) {
+      const std::string p = "blocks." + std::to_string(i) + ".";
+      t.push_back({p + "att.x_prev", {c.n_embd}});
+      t.push_back({p + "att.wkv_state", {c.n_head, c.head_size, c.head_size}});
+      t.push_back({p + "ffn.x_prev", {c.n_embd}});
+    }
+    return State(std::move(t));
+  }
+
+ protected:
+  void forward_chunk(std::span<const int32_t> tokens, State& state, float* logits,
+                     bool all_positions) const override;
+
+ private:
+  void load();
+  void time_mix(int64_t li, int64_t T, State& state, Workspace& ws) const;
+  void channel_mix(int64_t li, int64_t T, State& state, Workspace& ws) const;
+
+  ops::Matrix emb_, head_;
+  Norm ln0_, ln_out_;
+  std::vector<Layer> layers_;
+  std::deque<std::vector<uint8_t>> owned_;
+};
+
+void Rwkv7::load() {
+  const auto& c = config();
+  const int64_t C = c.n_embd, V = c.vocab_size, F = c.ffn_dim;
+  WeightReader r(checkpoint());
+  auto norm = [&](const std::string& p) { return Norm{r.vector(p + ".weight", {C}), r.vector(p + ".bias", {C})}; };
+
+  emb_ = r.matrix("emb.weight", V, C);
+  head_ = r.matrix("head.weight", V, C);
+  ln0_ = norm("blocks.0.ln0");
+  ln_out_ = norm("ln_out");
+  for (int64_t i = 0; i < c.n_layer; ++i) {
+    const std::string b = "blocks." + std::to_string(i) + ".";
+    const std::string a = b + "att.";
+    Layer L;
+    L.ln1 = norm(b + "ln1");
+    L.ln2 = norm(b + "ln2");
+    TimeMix& t = L.att;
+    for (auto [dst, name] : {std::pair{&t.x_r, "x_r"}, {&t.x_w, "x_w"}, {&t.x_k, "x_k"}, {&t.x_v, "x_v"},
+                             {&t.x_a, "x_a"}, {&t.x_g, "x_g"}, {&t.w0, "w0"}, {&t.a0, "a0"},
+                             {&t.k_k, "k_k"}, {&t.k_a, "k_a"}})
+      *dst = r.vector(a + name, {C});
+    t.r_k = r.vector(a + "r_k", {c.n_head, c.head_size});
+    // LoRA ranks may differ per layer in released models: take each from its tensor.
+    auto lora = [&](const std::string& n, ops::Matrix& down, ops::Matrix& up) {
+      const int64_t rank = squeeze_leading(r.require(a + n + "1").shape).back();
+      down = r.matrix(a + n + "1", C, rank);
+      up = r.matrix(a + n + "2", rank, C);
+    };
+    lora("w", t.w1, t.w2);
+    lora("a", t.a1, t.a2);
+    lora("g", t.g1, t.g2);
+    // Layer 0 takes no value residual: official files still carry its
+    // v0/v1/v2 (the pip loader ignores them), so they are never read here.
+    t.value_residual = i > 0;
+    if (t.value_residual) {
+      t.v0 = r.vector(a + "v0", {C});
+      lora("v", t.v1, t.v2);
+    }
+    t.receptance = r.matrix(a + "receptance.weight", C, C);
+    t.key = r.matrix(a + "key.weight", C, C);
+    t.value = r.matrix(a + "value.weight", C, C);
+    t.output = r.matrix(a + "output.weight", C, C);
+    t.ln_x = norm(a + "ln_x");
+    L.ffn.x_k = r.vector(b + "ffn.x_k", {C});
+    L.ffn.key = r.matrix(b + "ffn.key.weight", F, C);
+    L.ffn.value = r.matrix(b + "ffn.value.weight", C, F);
+    layers_.push_back(std::move(L));
+  }
+  owned_ = r.take_owned();
+}
+
+// A LoRA path: out = up(act(down(x))), with `act` applied to the rank-r
+// intermediate (identity, tanh or sigmoid as the official code has it).
+template <typename Act>
+void lora(const float* x, int64_t T, const ops::Matrix& down, const ops::Matrix& up, float* tmp,
+          float* out, Act act) {
+  ops::linear_in_out(x, T, down, tmp);
+  act(tmp, T * down.cols);
+  ops::linear_in_out(tmp, T, up, out);
+}
+
+void Rwkv7::time_mix(int64_t li, int64_t T, State& state, Workspace& ws) const {
+  const auto& c = config();
+  const int64_t C = c.n_embd, H = c.n_head, N = c.head_size, TC = T * C;
+  const TimeMix& p = layers_[size_t(li)].att;
+  const float* xln = ws.get(kXln, TC);
+  float* prev = ws.get(kPrev, TC);
+  shift_tokens(xln, T, C, state.tensor(size_t(3 * li)), prev);
+
+  float *xr = ws.get(kXr, TC), *xw = ws.get(kXw, TC), *xk = ws.get(kXk, TC), *xv = ws.get(kXv, TC),
+        *xa = ws.get(kXa, TC), *xg = ws.get(kXg, TC);
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t o = t * C;
+    ops::token_shift_mix(xln + o, prev + o, p.x_r.data(), C, xr + o);
+    ops::token_shift_mix(xln + o, prev + o, p.x_w.data(), C, xw + o);
+    ops::token_shift_mix(xln + o, prev + o, p.x_k.data(), C, xk + o);
+    ops::token_shift_mix(xln + o, prev + o, p.x_v.data(), C, xv + o);
+    ops::token_shift_mix(xln + o, prev + o, p.x_a.data(), C, xa + o);
+    ops::token_shift_mix(xln + o, prev + o, p.x_g.data(), C, xg + o);
+  }
+
+  float *r = ws.get(kR, TC), *w = ws.get(kW, TC), *k = ws.get(kK, TC), *v = ws.get(kV, TC),
+        *a = ws.get(kA, TC), *g = ws.get(kG, TC), *kk = ws.get(kKK, TC);
+  const int64_t max_rank = std::max({p.w1.cols, p.a1.cols, p.g1.cols, p.value_residual ? p.v1.cols : int64_t(0)});
+  float* tmp = ws.get(kLora, size_t(T * max_rank));
+  ops::linear(xr, T, p.receptance, r);
+  ops::linear(xk, T, p.key, k);
+  ops::linear(xv, T, p.value, v);
+  lora(xw, T, p.w1, p.w2, tmp, w, ops::tanh_inplace);
+  lora(xa, T, p.a1, p.a2, tmp, a, [](float*, int64_t) {});
+  lora(xg, T, p.g1, p.g2, tmp, g, ops::sigmoid_inplace);
+
+  float* v_first = ws.get(kVFirst, TC);
+  float* vmix = xr;  // xr is consumed: reuse it for the value-residual gate
+  if (p.value_residual) lora(xv, T, p.v1, p.v2, tmp, vmix, [](float*, int64_t) {});
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t o = t * C;
+    for (int64_t i = 0; i < C; ++i) {
+      const int64_t j = o + i;
+      a[j] = ops::sigmoid(p.a0[size_t(i)] + a[j]);
+      w[j] = std::exp(-kDecayScale * ops::sigmoid(p.w0[size_t(i)] + w[j]));
+      kk[j] = k[j] * p.k_k[size_t(i)];
+      k[j] = k[j] * (1.f + (a[j] - 1.f) * p.k_a[size_t(i)]);
+      if (p.value_residual)
+        v[j] = v[j] + (v_first[j] - v[j]) * ops::sigmoid(p.v0[size_t(i)] + vmix[j]);
+      else
+        v_first[j] = v[j];
+    }
+    ops::l2_normalize_groups(kk + o, H, N, kNormalizeEps, kk + o);
+  }
+
+  float* y = ws.get(kY, TC);
+  ops::wkv7_sequence(state.tensor(size_t(3 * li + 1)).data(), H, N, T, r, w, k, v, kk, a, y);
+
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t o = t * C;
+    ops::group_norm(y + o, H, N, p.ln_x.w.data(), p.ln_x.b.data(), kGroupNormEps, y + o);
+    for (int64_t h = 0; h < H; ++h) {
+      // Per-head "bonus": (r . (k * r_k)) v, the current token's direct path.
+      const int64_t hb = o + h * N;
+      float s = 0;
+      for (int64_t n = 0; n < N; ++n) s += r[hb + n] * k[hb + n] * p.r_k[size_t(h * N + n)];
+      for (int64_t n = 0; n < N; ++n) y[hb + n] += s * v[hb + n];
+    }
+    ops::mul_inplace(y + o, g + o, C);
+  }
+  float* out = ws.get(kOut, TC);
+  ops::linear(y, T, p.output, out);
+  ops::add_inplace(ws.get(kX, TC), out, TC);
+}
+
+void Rwkv7::channel_mix(int64_t li, int64_t T, State& state, Workspace& ws) const {
+  const int64_t C = config().n_embd, F = config().ffn_dim, TC = T * C;
+  const ChannelMix& p = layers_[size_t(li)].ffn;
+  const float* xln = ws.get(kXln, TC);
+  float* prev = ws.get(kPrev, TC);
+  shift_tokens(xln, T, C, state.tensor(size_t(3 * li + 2)), prev);
+  float* xk = ws.get(kXk, TC);
+  for (int64_t t = 0; t < T; ++t) ops::token_shift_mix(xln + t * C, prev + t * C, p.x_k.data(), C, xk + t * C);
+  float* h = ws.get(kFfn, size_t(T * F));
+  ops::linear(xk, T, p.key, h);
+  ops::relu_squared_inplace(h, T * F);
+  float* out = ws.get(kOut, TC);
+  ops::linear(h, T, p.value, out);
+  ops::add_inplace(ws.get(kX, TC), out, TC);
+}
+
+void Rwkv7::forward_chunk(std::span<const int32_t> tokens, State& state, float* logits,
+                          bool all_positions) const {
+  thread_local Workspace ws;
+  const int64_t T = int64_t(tokens.size()), C = config().n_embd;
+  float* x = ws.get(kX, T * C);
+  embed_tokens(tokens, emb_, ln0_, x);
+  for (int64_t li = 0; li < config().n_layer; ++li) {
+    const Layer& L = layers_[size_t(li)];
+    layer_norm_rows(x, T, C, L.ln1, ws.get(kXln, T * C));
+    time_mix(li, T, state, ws);
+    layer_norm_rows(x, T, C, L.ln2, ws.get(kXln, T * C));
+    channel_mix(li, T, state, ws);
+  }
+  if (!logits) return;
+  std::vector<int64_t> rows(all_positions ? size_t(T) : 1);
+  std::iota(rows.begin(), rows.end(), all_positions ? 0 : T - 1);
+  thread_local std::vector<float> scratch;
+  head_logits(x, C, rows, ln_out_, head_, logits, scratch);
+}
+
+}  // namespace
+
+std::unique_ptr<Model> make_rwkv7(Checkpoint ckpt, ModelConfig config) {
+  return std::make_unique<Rwkv7>(std::move(ckpt), std::move(config));
+}
+
+}  // namespace aviary

@@ -1,0 +1,44 @@
+// Typed, shape-checked access to a checkpoint's tensors for the model
+// builders. Matrices stay in the mapped file in their stored type; only
+// small per-channel vectors are converted to fp32 copies.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "io/checkpoint.h"
+#include "ops/matrix.h"
+
+namespace aviary {
+
+// Owns the few tensors that must be materialised (a non-contiguous matrix,
+// say); everything else points into the checkpoint's mapping.
+class WeightReader {
+ public:
+  explicit WeightReader(const Checkpoint& ckpt) : ckpt_(ckpt) {}
+
+  // Errors name the file and the tensor.
+  const TensorView& require(const std::string& name) const;
+
+  // A [rows, cols] matrix, used in place when contiguous.
+  ops::Matrix matrix(const std::string& name, int64_t rows, int64_t cols);
+
+  // A vector of `shape` (leading 1s in the file are ignored, so [1, 1, C]
+  // matches [C]) converted to fp32.
+  std::vector<float> vector(const std::string& name, const std::vector<int64_t>& shape) const;
+
+  // Takes ownership of copies made for non-contiguous tensors.
+  std::deque<std::vector<uint8_t>> take_owned() { return std::move(owned_); }
+
+ private:
+  void check_shape(const TensorView& t, const std::vector<int64_t>& shape) const;
+  const Checkpoint& ckpt_;
+  std::deque<std::vector<uint8_t>> owned_;
+};
+
+// Shape with leading 1s removed: [1, 1, C] -> [C].
+std::vector<int64_t> squeeze_leading(const std::vector<int64_t>& shape);
+
+}  // namespace aviary

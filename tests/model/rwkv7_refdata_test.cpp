@@ -1,0 +1,209 @@
+// RWKV-7 against the official implementation's vectors in shared/refdata:
+// every position's logits and the final states, in both modes and from a
+// saved prefix state.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+#include "common/test_util.h"
+#include "model/model.h"
+#include "util/error.h"
+
+namespace aviary {
+namespace {
+
+using test::max_abs_diff;
+
+struct RefCase {
+  std::string name;
+  nlohmann::json manifest;
+  std::vector<int32_t> tokens;
+  size_t P = 0, V = 0;
+  std::filesystem::path dir;
+  std::vector<float> file(const std::string& f) const { return test::read_floats(dir / f); }
+};
+
+RefCase load_case(const std::string& name) {
+  RefCase c;
+  c.name = name;
+  c.dir = test::refdata_case(name);
+  c.manifest = test::read_json(c.dir / "manifest.json");
+  c.tokens = c.manifest["tokens"].get<std::vector<int32_t>>();
+  c.P = c.manifest["prefix_len_P"].get<size_t>();
+  c.V = c.manifest["config"]["vocab_size"].get<size_t>();
+  return c;
+}
+
+float logits_tolerance(const RefCase& c) {
+  return c.manifest["suggested_tolerances"]["fp32_engine_logits_atol"].get<float>();
+}
+float state_tolerance(const RefCase& c) {
+  return c.manifest["suggested_tolerances"]["fp32_engine_state_atol"].get<float>();
+}
+
+// Every row's argmax must agree with the reference.
+void expect_same_argmax(const std::vector<float>& got, const std::vector<float>& want, size_t V) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t t = 0; t < got.size() / V; ++t)
+    EXPECT_EQ(test::argmax(&got[t * V], V), test::argmax(&want[t * V], V)) << "position " << t;
+}
+
+void report(const std::string& what, float diff) {
+  std::printf("  [%s] max |diff| = %.3g\n", what.c_str(), diff);
+  ::testing::Test::RecordProperty(what, std::to_string(diff));
+}
+
+class Rwkv7Refdata : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    c_ = load_case(GetParam());
+    model_ = load_model((c_.dir / "model.pth").string());
+  }
+  std::vector<float> run_rnn(std::span<const int32_t> tokens, State& s) const {
+    std::vector<float> all, step;
+    for (int32_t t : tokens) {
+      model_->forward({&t, 1}, s, step);
+      all.insert(all.end(), step.begin(), step.end());
+    }
+    return all;
+  }
+  RefCase c_;
+  std::unique_ptr<Model> model_;
+};
+
+TEST_P(Rwkv7Refdata, DetectsConfig) {
+  const auto& cfg = c_.manifest["config"];
+  const ModelConfig& m = model_->config();
+  EXPECT_EQ(m.arch, Arch::RWKV7);
+  EXPECT_EQ(m.n_layer, cfg["n_layer"].get<int64_t>());
+  EXPECT_EQ(m.n_embd, cfg["n_embd"].get<int64_t>());
+  EXPECT_EQ(m.n_head, cfg["n_head"].get<int64_t>());
+  EXPECT_EQ(m.head_size, cfg["head_size"].get<int64_t>());
+  EXPECT_EQ(m.vocab_size, cfg["vocab_size"].get<int64_t>());
+  EXPECT_EQ(m.ffn_dim, cfg["dim_ffn"].get<int64_t>());
+  const auto& lora = c_.manifest["lora_dims"];
+  EXPECT_EQ(m.lora_w, lora["w"].get<int64_t>());
+  EXPECT_EQ(m.lora_a, lora["a"].get<int64_t>());
+  EXPECT_EQ(m.lora_v, lora["v"].get<int64_t>());
+  EXPECT_EQ(m.lora_g, lora["g"].get<int64_t>());
+  EXPECT_EQ(model_->new_state().raw().size(), c_.manifest["state_layout"]["n_floats"].get<size_t>());
+}
+
+TEST_P(Rwkv7Refdata, StateLayoutMatchesOfficial) {
+  const State s = model_->new_state();
+  const auto& want = c_.manifest["state_layout"]["tensors"];
+  ASSERT_EQ(s.num_tensors(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(s.layout()[i].name, want[i]["name"].get<std::string>());
+    EXPECT_EQ(s.layout()[i].shape, want[i]["shape"].get<std::vector<int64_t>>());
+    EXPECT_EQ(s.layout()[i].offset, want[i]["offset_floats"].get<size_t>());
+  }
+}
+
+TEST_P(Rwkv7Refdata, RnnModeMatchesOfficial) {
+  State s = model_->new_state();
+  const auto logits = run_rnn(c_.tokens, s);
+  const auto want = c_.file("logits_rnn.bin");
+  const float d = max_abs_diff(logits, want);
+  report(c_.name + " rnn logits", d);
+  EXPECT_LE(d, logits_tolerance(c_));
+  expect_same_argmax(logits, want, c_.V);
+  const float ds = max_abs_diff(std::vector<float>(s.raw().begin(), s.raw().end()), c_.file("state_rnn.bin"));
+  report(c_.name + " rnn state", ds);
+  EXPECT_LE(ds, state_tolerance(c_));
+}
+
+TEST_P(Rwkv7Refdata, SequenceModeMatchesOfficial) {
+  State s = model_->new_state();
+  std::vector<float> logits;
+  model_->forward(c_.tokens, s, logits, /*all_positions=*/true);
+  const auto want = c_.file("logits_seq_full.bin");
+  const float d = max_abs_diff(logits, want);
+  report(c_.name + " seq logits", d);
+  EXPECT_LE(d, logits_tolerance(c_));
+  expect_same_argmax(logits, want, c_.V);
+  const float ds = max_abs_diff(std::vector<float>(s.raw().begin(), s.raw().end()), c_.file("state_seq.bin"));
+  report(c_.name + " seq state", ds);
+  EXPECT_LE(ds, state_tolerance(c_));
+
+  State s2 = model_->new_state();
+  std::vector<float> last;
+  model_->forward(c_.tokens, s2, last);  // only the last position goes through the head
+  ASSERT_EQ(last.size(), c_.V);
+  EXPECT_LE(max_abs_diff(last, c_.file("logits_seq_last.bin")), logits_tolerance(c_));
+}
+
+TEST_P(Rwkv7Refdata, SequenceEqualsTokenByToken) {
+  State seq = model_->new_state(), rnn = model_->new_state();
+  std::vector<float> a;
+  model_->forward(c_.tokens, seq, a, true);
+  const auto b = run_rnn(c_.tokens, rnn);
+  EXPECT_LE(max_abs_diff(a, b), 1e-5f);
+  EXPECT_LE(max_abs_diff(std::vector<float>(seq.raw().begin(), seq.raw().end()),
+                         std::vector<float>(rnn.raw().begin(), rnn.raw().end())),
+            1e-5f);
+}
+
+TEST_P(Rwkv7Refdata, ContinuesFromSavedPrefixState) {
+  const std::span<const int32_t> rest(c_.tokens.data() + c_.P, c_.tokens.size() - c_.P);
+  State s = model_->new_state();
+  s.load_raw(c_.file("state_prefix.bin"), "state_prefix.bin");
+  std::vector<float> seq;
+  model_->forward(rest, s, seq, true);
+  const float d = max_abs_diff(seq, c_.file("logits_cont_seq.bin"));
+  report(c_.name + " continuation seq logits", d);
+  EXPECT_LE(d, logits_tolerance(c_));
+  expect_same_argmax(seq, c_.file("logits_cont_seq.bin"), c_.V);
+
+  State r = model_->new_state();
+  r.load_raw(c_.file("state_prefix.bin"), "state_prefix.bin");
+  const auto rnn = run_rnn(rest, r);
+  EXPECT_LE(max_abs_diff(rnn, c_.file("logits_cont_rnn.bin")), logits_tolerance(c_));
+  const float ds = max_abs_diff(std::vector<float>(r.raw().begin(), r.raw().end()), c_.file("state_cont_rnn.bin"));
+  report(c_.name + " continuation state", ds);
+  EXPECT_LE(ds, state_tolerance(c_));
+}
+
+TEST_P(Rwkv7Refdata, OwnPrefixStateMatchesOfficial) {
+  State s = model_->new_state();
+  std::vector<float> logits;
+  model_->forward(std::span<const int32_t>(c_.tokens.data(), c_.P), s, logits);
+  const float ds =
+      max_abs_diff(std::vector<float>(s.raw().begin(), s.raw().end()), c_.file("state_prefix.bin"));
+  EXPECT_LE(ds, state_tolerance(c_));
+}
+
+TEST_P(Rwkv7Refdata, IrregularChunksMatchWholeSequence) {
+  // The official harness's chunk pattern: 5, 1, 11, 2, then the rest.
+  State s = model_->new_state();
+  std::vector<float> all, part;
+  size_t pos = 0;
+  for (size_t n : {size_t(5), size_t(1), size_t(11), size_t(2), c_.tokens.size() - 19}) {
+    model_->forward(std::span<const int32_t>(c_.tokens.data() + pos, n), s, part, true);
+    all.insert(all.end(), part.begin(), part.end());
+    pos += n;
+  }
+  EXPECT_LE(max_abs_diff(all, c_.file("logits_seq_full.bin")), logits_tolerance(c_));
+  EXPECT_LE(max_abs_diff(std::vector<float>(s.raw().begin(), s.raw().end()), c_.file("state_seq.bin")),
+            state_tolerance(c_));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllV7Cases, Rwkv7Refdata,
+                         ::testing::Values("v7_tiny_L2_C128_V1000_fp32", "v7_tiny_L2_C128_V1000_bf16",
+                                           "v7_world_L2_C64_V65536_bf16"));
+
+TEST(Rwkv7, RejectsTokensOutsideTheVocabulary) {
+  const auto model = load_model((test::refdata_case("v7_tiny_L2_C128_V1000_fp32") / "model.pth").string());
+  State s = model->new_state();
+  std::vector<float> logits;
+  const std::vector<int32_t> bad = {1, 2, 1000};
+  try {
+    model->forward(bad, s, logits);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("token id 1000 at position 2"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace aviary
