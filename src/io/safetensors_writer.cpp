@@ -1,7 +1,7 @@
 // write_safetensors: header JSON in the order given, then the data.
 #include <nlohmann/json.hpp>
 
-#include "io/atomic_file.h"
+#include "util/atomic_file.h"
 #include "io/checkpoint_writer.h"
 #include "io/le_bytes.h"
 #include "util/error.h"

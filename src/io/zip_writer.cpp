@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "io/atomic_file.h"
+#include "util/atomic_file.h"
 #include "io/le_bytes.h"
 #include "io/zip_reader.h"
 #include "util/error.h"

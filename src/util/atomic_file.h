@@ -1,6 +1,6 @@
 // A file written under a temporary name and renamed into place on commit(),
 // so a crash or error part-way never leaves a damaged file at the target
-// path. Unlike util's write_file_atomic it streams, so multi-GB checkpoints
+// path. It streams, so multi-GB checkpoints
 // need not be assembled in memory first.
 #pragma once
 
