@@ -2,6 +2,7 @@
 
 #include <cctype>
 
+#include "text/bpe_tokenizer.h"
 #include "text/world_tokenizer.h"
 #include "util/error.h"
 #include "util/mapped_file.h"
@@ -39,9 +40,9 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
     case FileKind::kWorldVocab:
       return std::make_unique<WorldTokenizer>(WorldTokenizer::parse(content, path));
     case FileKind::kHuggingFaceJson:
-      throw error_in(path,
-                     "HuggingFace tokenizers JSON files (such as the GPT-NeoX 20B_tokenizer.json) are not "
-                     "supported yet; only the RWKV World vocabulary (rwkv_vocab_v20230424.txt) can be loaded");
+      // Byte-level BPE (GPT-NeoX 20B_tokenizer.json); any other kind of
+      // HF tokenizer is refused there with an error saying what it is.
+      return HfBpeTokenizer::parse(content, path);
     case FileKind::kUnknown:
       break;
   }

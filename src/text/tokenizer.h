@@ -1,9 +1,11 @@
-// The tokenizer interface shared by every vocabulary Aviary can load
-// (the RWKV World tokenizer now, the GPT-NeoX 20B BPE tokenizer later).
+// The tokenizer interface shared by every vocabulary Aviary can load (the
+// RWKV World tokenizer and byte-level BPE tokenizers such as GPT-NeoX 20B's).
 //
 // Token ids are int32_t to match the model's embedding lookup. Id 0 is
-// end-of-text in both RWKV vocabularies: it has no bytes and decodes to
-// nothing. Any other id the vocabulary lacks is an aviary::Error naming it.
+// end-of-text in both RWKV vocabularies. In World it has no bytes and decodes
+// to nothing; in GPT-NeoX 20B it is the added token "<|endoftext|>" and
+// decodes to that text, as HF tokenizers does. Any other id the vocabulary
+// lacks is an aviary::Error naming it.
 #pragma once
 
 #include <cstdint>
@@ -44,9 +46,9 @@ class Tokenizer {
 };
 
 // Loads a tokenizer, choosing the kind from the file's content: an RWKV World
-// vocabulary (rwkv_vocab_v20230424.txt) is supported; a HuggingFace
-// tokenizers JSON file (20B_tokenizer.json) is recognised but not yet
-// supported. Throws aviary::Error naming the path on any failure.
+// vocabulary (rwkv_vocab_v20230424.txt) or a HuggingFace tokenizers JSON file
+// with a byte-level BPE model (20B_tokenizer.json); other HF tokenizers are
+// refused. Throws aviary::Error naming the path on any failure.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
 
 }  // namespace aviary

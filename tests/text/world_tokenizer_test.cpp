@@ -151,15 +151,19 @@ TEST(LoadTokenizer, DetectsWorldVocabulary) {
   EXPECT_EQ(tok->encode("Hello world"), (std::vector<int32_t>{33155, 40213}));
 }
 
-TEST(LoadTokenizer, HuggingFaceJsonIsNotSupportedYet) {
-  const std::string path = (test::shared_dir() / "vocab" / "20B_tokenizer.json").string();
+// GPT-NeoX's 20B_tokenizer.json loads as a BPE tokenizer (bpe_tokenizer_test.cpp);
+// a HuggingFace file with another kind of model is an error naming the file.
+TEST(LoadTokenizer, NonBpeHuggingFaceJsonIsAnError) {
+  test::TempDir dir;
+  const std::string path = (dir / "wordpiece.json").string();
+  test::write_bytes(path, R"({"model": {"type": "WordPiece", "vocab": {"a": 0}}})");
   try {
     load_tokenizer(path);
     FAIL() << "no error";
   } catch (const Error& e) {
     const std::string msg = e.what();
-    EXPECT_NE(msg.find("not supported yet"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("20B_tokenizer.json"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("only BPE models are supported"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("wordpiece.json"), std::string::npos) << msg;
   }
 }
 
