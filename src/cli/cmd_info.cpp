@@ -26,6 +26,7 @@ nlohmann::json describe(const Model& model) {
   j["file_size"] = ck.file_size();
   j["architecture"] = c.arch_name();
   j["version"] = c.version;
+  j["sub_version"] = c.sub_version;
   j["n_layer"] = c.n_layer;
   j["n_embd"] = c.n_embd;
   j["n_head"] = c.n_head;
@@ -34,6 +35,7 @@ nlohmann::json describe(const Model& model) {
   j["ffn_dim"] = c.ffn_dim;
   if (c.arch == Arch::RWKV7)
     j["lora_ranks"] = {{"w", c.lora_w}, {"a", c.lora_a}, {"v", c.lora_v}, {"g", c.lora_g}};
+  if (c.arch == Arch::RWKV6) j["lora_ranks"] = {{"time_maa", c.lora_mix}, {"time_decay", c.lora_decay}};
   j["n_tensors"] = ck.tensors().size();
   j["n_params"] = params;
   j["dtypes"] = by_dtype;
@@ -53,16 +55,20 @@ std::string human_bytes(double b) {
 void print_text(const nlohmann::json& j) {
   std::printf("file:          %s (%s, %s)\n", j["file"].get<std::string>().c_str(),
               j["format"].get<std::string>().c_str(), human_bytes(j["file_size"].get<double>()).c_str());
-  std::printf("architecture:  %s\n", j["architecture"].get<std::string>().c_str());
+  std::printf("architecture:  %s, version %s\n", j["architecture"].get<std::string>().c_str(),
+              j["sub_version"].get<std::string>().c_str());
   std::printf("layers:        %lld\n", j["n_layer"].get<long long>());
-  std::printf("embedding:     %lld (%lld heads of %lld)\n", j["n_embd"].get<long long>(),
-              j["n_head"].get<long long>(), j["head_size"].get<long long>());
+  if (j["n_head"].get<long long>() > 0)
+    std::printf("embedding:     %lld (%lld heads of %lld)\n", j["n_embd"].get<long long>(),
+                j["n_head"].get<long long>(), j["head_size"].get<long long>());
+  else
+    std::printf("embedding:     %lld\n", j["n_embd"].get<long long>());
   std::printf("vocabulary:    %lld\n", j["vocab_size"].get<long long>());
   std::printf("ffn width:     %lld\n", j["ffn_dim"].get<long long>());
   if (j.contains("lora_ranks")) {
-    const auto& r = j["lora_ranks"];
-    std::printf("lora ranks:    w %lld, a %lld, v %lld, g %lld\n", r["w"].get<long long>(),
-                r["a"].get<long long>(), r["v"].get<long long>(), r["g"].get<long long>());
+    std::string ranks;
+    for (auto& [k, v] : j["lora_ranks"].items()) ranks += (ranks.empty() ? "" : ", ") + k + " " + std::to_string(v.get<long long>());
+    std::printf("lora ranks:    %s\n", ranks.c_str());
   }
   std::printf("parameters:    %lld in %zu tensors\n", j["n_params"].get<long long>(),
               j["n_tensors"].get<size_t>());

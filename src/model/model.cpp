@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "model/rwkv4.h"
+#include "model/rwkv5_6.h"
 #include "model/rwkv7.h"
 #include "util/error.h"
 
@@ -30,8 +32,10 @@ std::unique_ptr<Model> load_model(const std::string& path) {
   Checkpoint ckpt = Checkpoint::open(path);
   ModelConfig config = detect_config(ckpt);
   switch (config.arch) {
+    case Arch::RWKV4: return make_rwkv4(std::move(ckpt), std::move(config));
+    case Arch::RWKV5:
+    case Arch::RWKV6: return make_rwkv5_6(std::move(ckpt), std::move(config));
     case Arch::RWKV7: return make_rwkv7(std::move(ckpt), std::move(config));
-    default: break;
   }
   throw error_in(path, "unsupported architecture: " + config.arch_name());
 }

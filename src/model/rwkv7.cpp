@@ -2,11 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <deque>
-#include <numeric>
 
-#include "model/blocks.h"
-#include "model/weights.h"
+#include "model/rwkv_base.h"
 #include "ops/elementwise.h"
 #include "ops/linear.h"
 #include "ops/norm.h"
@@ -34,64 +31,48 @@ struct ChannelMix {
 };
 
 struct Layer {
-  Norm ln1, ln2;
   TimeMix att;
   ChannelMix ffn;
 };
 
-// Scratch slots of the workspace.
+// Scratch slots of the workspace, after the shared ones.
 enum Slot : size_t {
-  kX, kXln, kPrev, kXr, kXw, kXk, kXv, kXa, kXg, kR, kW, kK, kV, kA, kG, kKK, kVFirst,
-  kY, kOut, kLora, kFfn, kNumSlots
+  kX = kSlotX, kXln = kSlotXln, kPrev = kSlotPrev, kOut = kSlotOut,
+  kXr = kFirstVersionSlot, kXw, kXk, kXv, kXa, kXg, kR, kW, kK, kV, kA, kG, kKK, kVFirst, kY, kLora, kFfn
 };
 
-class Rwkv7 final : public Model {
+class Rwkv7 final : public RwkvModel {
  public:
-  Rwkv7(Checkpoint ckpt, ModelConfig config) : Model(std::move(ckpt), std::move(config)) { load(); }
+  Rwkv7(Checkpoint ckpt, ModelConfig config) : RwkvModel(std::move(ckpt), std::move(config)) { load(); }
 
+  // The official x070 state: S is [H, N, N] indexed [value][key].
   State new_state() const override {
     const auto& c = config();
-    std::vector<StateTensor> t;
-    for (int64_t i = 0; i < c.n_layer; ++i) {
-      const std::string p = "blocks." + std::to_string(i) + ".";
-      t.push_back({p + "att.x_prev", {c.n_embd}});
-      t.push_back({p + "att.wkv_state", {c.n_head, c.head_size, c.head_size}});
-      t.push_back({p + "ffn.x_prev", {c.n_embd}});
-    }
-    return State(std::move(t));
+    return layered_state({{"att.x_prev", {c.n_embd}},
+                          {"att.wkv_state", {c.n_head, c.head_size, c.head_size}},
+                          {"ffn.x_prev", {c.n_embd}}});
   }
 
  protected:
-  void forward_chunk(std::span<const int32_t> tokens, State& state, float* logits,
-                     bool all_positions) const override;
+  void time_mix(int64_t li, int64_t T, State& state, Workspace& ws) const override;
+  void channel_mix(int64_t li, int64_t T, State& state, Workspace& ws) const override;
 
  private:
   void load();
-  void time_mix(int64_t li, int64_t T, State& state, Workspace& ws) const;
-  void channel_mix(int64_t li, int64_t T, State& state, Workspace& ws) const;
 
-  ops::Matrix emb_, head_;
-  Norm ln0_, ln_out_;
   std::vector<Layer> layers_;
-  std::deque<std::vector<uint8_t>> owned_;
 };
 
 void Rwkv7::load() {
   const auto& c = config();
-  const int64_t C = c.n_embd, V = c.vocab_size, F = c.ffn_dim;
+  const int64_t C = c.n_embd, F = c.ffn_dim;
   WeightReader r(checkpoint());
   auto norm = [&](const std::string& p) { return Norm{r.vector(p + ".weight", {C}), r.vector(p + ".bias", {C})}; };
-
-  emb_ = r.matrix("emb.weight", V, C);
-  head_ = r.matrix("head.weight", V, C);
-  ln0_ = norm("blocks.0.ln0");
-  ln_out_ = norm("ln_out");
+  load_shared(r);
   for (int64_t i = 0; i < c.n_layer; ++i) {
     const std::string b = "blocks." + std::to_string(i) + ".";
     const std::string a = b + "att.";
     Layer L;
-    L.ln1 = norm(b + "ln1");
-    L.ln2 = norm(b + "ln2");
     TimeMix& t = L.att;
     for (auto [dst, name] : {std::pair{&t.x_r, "x_r"}, {&t.x_w, "x_w"}, {&t.x_k, "x_k"}, {&t.x_v, "x_v"},
                              {&t.x_a, "x_a"}, {&t.x_g, "x_g"}, {&t.w0, "w0"}, {&t.a0, "a0"},
@@ -221,26 +202,6 @@ void Rwkv7::channel_mix(int64_t li, int64_t T, State& state, Workspace& ws) cons
   float* out = ws.get(kOut, TC);
   ops::linear(h, T, p.value, out);
   ops::add_inplace(ws.get(kX, TC), out, TC);
-}
-
-void Rwkv7::forward_chunk(std::span<const int32_t> tokens, State& state, float* logits,
-                          bool all_positions) const {
-  thread_local Workspace ws;
-  const int64_t T = int64_t(tokens.size()), C = config().n_embd;
-  float* x = ws.get(kX, T * C);
-  embed_tokens(tokens, emb_, ln0_, x);
-  for (int64_t li = 0; li < config().n_layer; ++li) {
-    const Layer& L = layers_[size_t(li)];
-    layer_norm_rows(x, T, C, L.ln1, ws.get(kXln, T * C));
-    time_mix(li, T, state, ws);
-    layer_norm_rows(x, T, C, L.ln2, ws.get(kXln, T * C));
-    channel_mix(li, T, state, ws);
-  }
-  if (!logits) return;
-  std::vector<int64_t> rows(all_positions ? size_t(T) : 1);
-  std::iota(rows.begin(), rows.end(), all_positions ? 0 : T - 1);
-  thread_local std::vector<float> scratch;
-  head_logits(x, C, rows, ln_out_, head_, logits, scratch);
 }
 
 }  // namespace

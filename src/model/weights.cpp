@@ -24,21 +24,37 @@ void WeightReader::check_shape(const TensorView& t, const std::vector<int64_t>& 
                                      ", expected " + shape_string(shape));
 }
 
+const uint8_t* WeightReader::contiguous_data(const TensorView& t) {
+  if (t.is_contiguous()) return t.data;
+  // Rare (a transposed view saved as is): copy once into row-major order.
+  auto& buf = owned_.emplace_back(t.nbytes());
+  const size_t es = dtype_size(t.dtype);
+  for (int64_t flat = 0; flat < t.numel(); ++flat) {
+    int64_t offset = 0, rest = flat;
+    for (size_t d = t.shape.size(); d-- > 0;) {
+      offset += (rest % t.shape[d]) * t.strides[d];
+      rest /= t.shape[d];
+    }
+    std::memcpy(buf.data() + size_t(flat) * es, t.data + size_t(offset) * es, es);
+  }
+  return buf.data();
+}
+
 ops::Matrix WeightReader::matrix(const std::string& name, int64_t rows, int64_t cols) {
   const TensorView& t = require(name);
   check_shape(t, {rows, cols});
-  ops::Matrix m{t.data, t.dtype, rows, cols};
-  if (!t.is_contiguous()) {
-    // Rare (a transposed view saved as is): copy once into row-major order.
-    auto& buf = owned_.emplace_back(t.nbytes());
-    const size_t es = dtype_size(t.dtype);
-    const int64_t rs = t.strides[t.strides.size() - 2], cs = t.strides.back();
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < cols; ++c)
-        std::memcpy(buf.data() + size_t(r * cols + c) * es, t.data + size_t(r * rs + c * cs) * es, es);
-    m.data = buf.data();
-  }
-  return m;
+  return ops::Matrix{contiguous_data(t), t.dtype, rows, cols};
+}
+
+std::vector<ops::Matrix> WeightReader::matrices(const std::string& name, int64_t count, int64_t rows,
+                                                int64_t cols) {
+  const TensorView& t = require(name);
+  check_shape(t, {count, rows, cols});
+  const uint8_t* base = contiguous_data(t);
+  std::vector<ops::Matrix> out;
+  for (int64_t i = 0; i < count; ++i)
+    out.push_back({base + size_t(i * rows * cols) * dtype_size(t.dtype), t.dtype, rows, cols});
+  return out;
 }
 
 std::vector<float> WeightReader::vector(const std::string& name,

@@ -25,6 +25,9 @@ class WeightReader {
   // A [rows, cols] matrix, used in place when contiguous.
   ops::Matrix matrix(const std::string& name, int64_t rows, int64_t cols);
 
+  // The `count` [rows, cols] matrices of a [count, rows, cols] tensor.
+  std::vector<ops::Matrix> matrices(const std::string& name, int64_t count, int64_t rows, int64_t cols);
+
   // A vector of `shape` (leading 1s in the file are ignored, so [1, 1, C]
   // matches [C]) converted to fp32.
   std::vector<float> vector(const std::string& name, const std::vector<int64_t>& shape) const;
@@ -34,6 +37,7 @@ class WeightReader {
 
  private:
   void check_shape(const TensorView& t, const std::vector<int64_t>& shape) const;
+  const uint8_t* contiguous_data(const TensorView& t);
   const Checkpoint& ckpt_;
   std::deque<std::vector<uint8_t>> owned_;
 };

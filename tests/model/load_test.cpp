@@ -91,9 +91,10 @@ TEST(Load, SafetensorsAndReorderedPthGiveIdenticalLogits) {
   EXPECT_EQ(run_all((tmp / "reversed.pth").string(), tokens), want);
 }
 
-// Writes a copy of the fp32 v7 case with `edit` applied to the tensor list.
-std::string damaged_copy(const test::TempDir& tmp, const std::function<void(Rewriter&, const TensorView&)>& edit) {
-  const Checkpoint src = Checkpoint::open(case_model("v7_tiny_L2_C128_V1000_fp32").string());
+// Writes a copy of a case's checkpoint with `edit` applied to the tensor list.
+std::string damaged_copy(const test::TempDir& tmp, const std::function<void(Rewriter&, const TensorView&)>& edit,
+                         const std::string& name = "v7_tiny_L2_C128_V1000_fp32") {
+  const Checkpoint src = Checkpoint::open(case_model(name).string());
   Rewriter rw;
   for (const auto& t : src.tensors()) edit(rw, t);
   const auto path = (tmp / "damaged.pth").string();
@@ -139,9 +140,45 @@ TEST(LoadErrors, InconsistentHeadSizeIsRefused) {
   EXPECT_NE(msg.find("r_k"), std::string::npos) << msg;
 }
 
-TEST(LoadErrors, UnsupportedArchitectureIsNamed) {
-  const std::string msg = load_error(case_model("v4_tiny_L2_C128_V1000_fp32").string());
-  EXPECT_NE(msg.find("unsupported architecture: RWKV-4"), std::string::npos) << msg;
+TEST(LoadErrors, Rwkv6MissingAMixTensorIsNamed) {
+  test::TempDir tmp;
+  const auto path = damaged_copy(tmp, [](Rewriter& rw, const TensorView& t) {
+    if (t.name != "blocks.1.att.time_maa_k") rw.add(t, t.dtype);
+  }, "v6_tiny_L2_C128_V1000_fp32");
+  const std::string msg = load_error(path);
+  EXPECT_NE(msg.find("missing tensor 'blocks.1.att.time_maa_k'"), std::string::npos) << msg;
+}
+
+TEST(LoadErrors, Rwkv5ResearchLayoutsAreRefusedByName) {
+  test::TempDir tmp;
+  // 5.0: no gate.
+  auto path = damaged_copy(tmp, [](Rewriter& rw, const TensorView& t) {
+    if (t.name.find("gate") == std::string::npos) rw.add(t, t.dtype);
+  }, "v5_tiny_L2_C128_V1000_fp32");
+  std::string msg = load_error(path);
+  EXPECT_NE(msg.find("unsupported architecture: RWKV-5.0"), std::string::npos) << msg;
+  // 5.1: one decay per head.
+  path = damaged_copy(tmp, [](Rewriter& rw, const TensorView& t) {
+    if (t.name.find("time_decay") != std::string::npos || t.name.find("time_faaaa") != std::string::npos) {
+      TensorView head = t;
+      head.shape = {2};
+      head.strides = {64};
+      rw.add(head, t.dtype);
+    } else {
+      rw.add(t, t.dtype);
+    }
+  }, "v5_tiny_L2_C128_V1000_fp32");
+  msg = load_error(path);
+  EXPECT_NE(msg.find("unsupported architecture: RWKV-5.1"), std::string::npos) << msg;
+}
+
+TEST(LoadErrors, UnknownBlockLayoutIsRefused) {
+  test::TempDir tmp;
+  const auto path = damaged_copy(tmp, [](Rewriter& rw, const TensorView& t) {
+    if (t.name.find(".att.") == std::string::npos) rw.add(t, t.dtype);
+  });
+  const std::string msg = load_error(path);
+  EXPECT_NE(msg.find("match no known RWKV version"), std::string::npos) << msg;
 }
 
 TEST(LoadErrors, NoRwkvTensorsAtAll) {

@@ -1,8 +1,9 @@
-// RWKV-7 against the official implementation's vectors in shared/refdata:
-// every position's logits and the final states, in both modes and from a
-// saved prefix state.
+// Every generation (RWKV-4, 5.2, 6, 7) against the official implementation's
+// vectors in shared/refdata: every position's logits and the final states, in
+// both modes and from a saved prefix state.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "common/test_util.h"
@@ -53,7 +54,7 @@ void report(const std::string& what, float diff) {
   ::testing::Test::RecordProperty(what, std::to_string(diff));
 }
 
-class Rwkv7Refdata : public ::testing::TestWithParam<std::string> {
+class Refdata : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     c_ = load_case(GetParam());
@@ -71,25 +72,35 @@ class Rwkv7Refdata : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<Model> model_;
 };
 
-TEST_P(Rwkv7Refdata, DetectsConfig) {
+TEST_P(Refdata, DetectsConfig) {
   const auto& cfg = c_.manifest["config"];
   const ModelConfig& m = model_->config();
-  EXPECT_EQ(m.arch, Arch::RWKV7);
+  const std::string version = c_.manifest["version"];
+  const Arch want = version == "v4" ? Arch::RWKV4 : version == "v5" ? Arch::RWKV5 : version == "v6" ? Arch::RWKV6 : Arch::RWKV7;
+  EXPECT_EQ(m.arch, want);
+  EXPECT_EQ(std::stod(m.sub_version), c_.manifest["pip_version_detected"].get<double>());
   EXPECT_EQ(m.n_layer, cfg["n_layer"].get<int64_t>());
   EXPECT_EQ(m.n_embd, cfg["n_embd"].get<int64_t>());
-  EXPECT_EQ(m.n_head, cfg["n_head"].get<int64_t>());
-  EXPECT_EQ(m.head_size, cfg["head_size"].get<int64_t>());
+  if (m.arch != Arch::RWKV4) {  // RWKV-4 has no heads
+    EXPECT_EQ(m.n_head, cfg["n_head"].get<int64_t>());
+    EXPECT_EQ(m.head_size, cfg["head_size"].get<int64_t>());
+  }
   EXPECT_EQ(m.vocab_size, cfg["vocab_size"].get<int64_t>());
   EXPECT_EQ(m.ffn_dim, cfg["dim_ffn"].get<int64_t>());
   const auto& lora = c_.manifest["lora_dims"];
-  EXPECT_EQ(m.lora_w, lora["w"].get<int64_t>());
-  EXPECT_EQ(m.lora_a, lora["a"].get<int64_t>());
-  EXPECT_EQ(m.lora_v, lora["v"].get<int64_t>());
-  EXPECT_EQ(m.lora_g, lora["g"].get<int64_t>());
+  if (m.arch == Arch::RWKV7) {
+    EXPECT_EQ(m.lora_w, lora["w"].get<int64_t>());
+    EXPECT_EQ(m.lora_a, lora["a"].get<int64_t>());
+    EXPECT_EQ(m.lora_v, lora["v"].get<int64_t>());
+    EXPECT_EQ(m.lora_g, lora["g"].get<int64_t>());
+  } else if (m.arch == Arch::RWKV6) {
+    EXPECT_EQ(m.lora_mix, lora["time_maa"].get<int64_t>());
+    EXPECT_EQ(m.lora_decay, lora["time_decay"].get<int64_t>());
+  }
   EXPECT_EQ(model_->new_state().raw().size(), c_.manifest["state_layout"]["n_floats"].get<size_t>());
 }
 
-TEST_P(Rwkv7Refdata, StateLayoutMatchesOfficial) {
+TEST_P(Refdata, StateLayoutMatchesOfficial) {
   const State s = model_->new_state();
   const auto& want = c_.manifest["state_layout"]["tensors"];
   ASSERT_EQ(s.num_tensors(), want.size());
@@ -100,7 +111,7 @@ TEST_P(Rwkv7Refdata, StateLayoutMatchesOfficial) {
   }
 }
 
-TEST_P(Rwkv7Refdata, RnnModeMatchesOfficial) {
+TEST_P(Refdata, RnnModeMatchesOfficial) {
   State s = model_->new_state();
   const auto logits = run_rnn(c_.tokens, s);
   const auto want = c_.file("logits_rnn.bin");
@@ -113,7 +124,7 @@ TEST_P(Rwkv7Refdata, RnnModeMatchesOfficial) {
   EXPECT_LE(ds, state_tolerance(c_));
 }
 
-TEST_P(Rwkv7Refdata, SequenceModeMatchesOfficial) {
+TEST_P(Refdata, SequenceModeMatchesOfficial) {
   State s = model_->new_state();
   std::vector<float> logits;
   model_->forward(c_.tokens, s, logits, /*all_positions=*/true);
@@ -133,7 +144,7 @@ TEST_P(Rwkv7Refdata, SequenceModeMatchesOfficial) {
   EXPECT_LE(max_abs_diff(last, c_.file("logits_seq_last.bin")), logits_tolerance(c_));
 }
 
-TEST_P(Rwkv7Refdata, SequenceEqualsTokenByToken) {
+TEST_P(Refdata, SequenceEqualsTokenByToken) {
   State seq = model_->new_state(), rnn = model_->new_state();
   std::vector<float> a;
   model_->forward(c_.tokens, seq, a, true);
@@ -144,7 +155,7 @@ TEST_P(Rwkv7Refdata, SequenceEqualsTokenByToken) {
             1e-5f);
 }
 
-TEST_P(Rwkv7Refdata, ContinuesFromSavedPrefixState) {
+TEST_P(Refdata, ContinuesFromSavedPrefixState) {
   const std::span<const int32_t> rest(c_.tokens.data() + c_.P, c_.tokens.size() - c_.P);
   State s = model_->new_state();
   s.load_raw(c_.file("state_prefix.bin"), "state_prefix.bin");
@@ -164,7 +175,7 @@ TEST_P(Rwkv7Refdata, ContinuesFromSavedPrefixState) {
   EXPECT_LE(ds, state_tolerance(c_));
 }
 
-TEST_P(Rwkv7Refdata, OwnPrefixStateMatchesOfficial) {
+TEST_P(Refdata, OwnPrefixStateMatchesOfficial) {
   State s = model_->new_state();
   std::vector<float> logits;
   model_->forward(std::span<const int32_t>(c_.tokens.data(), c_.P), s, logits);
@@ -173,7 +184,7 @@ TEST_P(Rwkv7Refdata, OwnPrefixStateMatchesOfficial) {
   EXPECT_LE(ds, state_tolerance(c_));
 }
 
-TEST_P(Rwkv7Refdata, IrregularChunksMatchWholeSequence) {
+TEST_P(Refdata, IrregularChunksMatchWholeSequence) {
   // The official harness's chunk pattern: 5, 1, 11, 2, then the rest.
   State s = model_->new_state();
   std::vector<float> all, part;
@@ -188,9 +199,25 @@ TEST_P(Rwkv7Refdata, IrregularChunksMatchWholeSequence) {
             state_tolerance(c_));
 }
 
-INSTANTIATE_TEST_SUITE_P(AllV7Cases, Rwkv7Refdata,
-                         ::testing::Values("v7_tiny_L2_C128_V1000_fp32", "v7_tiny_L2_C128_V1000_bf16",
-                                           "v7_world_L2_C64_V65536_bf16"));
+// Every model case in shared/refdata (a directory with a manifest.json).
+std::vector<std::string> all_cases() {
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(test::shared_dir() / "refdata"))
+    if (std::filesystem::exists(e.path() / "manifest.json")) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllCases, Refdata, ::testing::ValuesIn(all_cases()),
+                         [](const auto& info) { return info.param; });
+
+TEST(RefdataCoverage, EveryGenerationIsPresent) {
+  const auto names = all_cases();
+  for (const char* prefix : {"v4_", "v5_", "v6_", "v7_"})
+    EXPECT_TRUE(std::any_of(names.begin(), names.end(), [&](const std::string& n) { return n.rfind(prefix, 0) == 0; }))
+        << prefix;
+  EXPECT_GE(names.size(), 10u);
+}
 
 TEST(Rwkv7, RejectsTokensOutsideTheVocabulary) {
   const auto model = load_model((test::refdata_case("v7_tiny_L2_C128_V1000_fp32") / "model.pth").string());

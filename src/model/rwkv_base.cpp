@@ -1,0 +1,96 @@
+#include "model/rwkv_base.h"
+
+#include <numeric>
+
+#include "ops/elementwise.h"
+#include "ops/linear.h"
+
+namespace aviary {
+
+RwkvModel::RwkvModel(Checkpoint ckpt, ModelConfig config) : Model(std::move(ckpt), std::move(config)) {}
+
+void RwkvModel::load_shared(WeightReader& r) {
+  const auto& c = config();
+  const int64_t C = c.n_embd;
+  auto norm = [&](const std::string& p) { return Norm{r.vector(p + ".weight", {C}), r.vector(p + ".bias", {C})}; };
+  emb_ = r.matrix("emb.weight", c.vocab_size, C);
+  head_ = r.matrix("head.weight", c.vocab_size, C);
+  ln0_ = norm("blocks.0.ln0");
+  ln_out_ = norm("ln_out");
+  for (int64_t i = 0; i < c.n_layer; ++i) {
+    const std::string b = "blocks." + std::to_string(i) + ".";
+    ln1_.push_back(norm(b + "ln1"));
+    ln2_.push_back(norm(b + "ln2"));
+  }
+}
+
+State RwkvModel::layered_state(const std::vector<StateTensor>& per_layer) const {
+  std::vector<StateTensor> t;
+  for (int64_t i = 0; i < config().n_layer; ++i)
+    for (StateTensor s : per_layer) {
+      s.name = "blocks." + std::to_string(i) + "." + s.name;
+      t.push_back(std::move(s));
+    }
+  return State(std::move(t));
+}
+
+void RwkvModel::forward_chunk(std::span<const int32_t> tokens, State& state, float* logits,
+                              bool all_positions) const {
+  thread_local Workspace ws;
+  const int64_t T = int64_t(tokens.size()), C = config().n_embd;
+  float* x = ws.get(kSlotX, size_t(T * C));
+  embed_tokens(tokens, emb_, ln0_, x);
+  for (int64_t li = 0; li < config().n_layer; ++li) {
+    layer_norm_rows(x, T, C, ln1_[size_t(li)], ws.get(kSlotXln, size_t(T * C)));
+    time_mix(li, T, state, ws);
+    layer_norm_rows(x, T, C, ln2_[size_t(li)], ws.get(kSlotXln, size_t(T * C)));
+    channel_mix(li, T, state, ws);
+  }
+  if (!logits) return;
+  std::vector<int64_t> rows(all_positions ? size_t(T) : 1);
+  std::iota(rows.begin(), rows.end(), all_positions ? 0 : T - 1);
+  thread_local std::vector<float> scratch;
+  head_logits(x, C, rows, ln_out_, head_, logits, scratch);
+}
+
+void token_mix(MixForm form, const float* x, const float* prev, const float* mix, int64_t n, float* out) {
+  if (form == MixForm::Shift) {
+    ops::token_shift_mix(x, prev, mix, n, out);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * mix[i] + prev[i] * (1.f - mix[i]);
+}
+
+void GatedChannelMix::load(WeightReader& r, const std::string& prefix, MixForm mix_form, int64_t C, int64_t F) {
+  form = mix_form;
+  const std::string mix = form == MixForm::Lerp ? "time_mix_" : "time_maa_";
+  mix_k = r.vector(prefix + mix + "k", {C});
+  mix_r = r.vector(prefix + mix + "r", {C});
+  key = r.matrix(prefix + "key.weight", F, C);
+  receptance = r.matrix(prefix + "receptance.weight", C, C);
+  value = r.matrix(prefix + "value.weight", C, F);
+}
+
+void GatedChannelMix::run(int64_t T, std::span<float> state_prev, Workspace& ws, size_t first_slot) const {
+  const int64_t C = receptance.rows, F = key.rows, TC = T * C;
+  const float* xln = ws.get(kSlotXln, size_t(TC));
+  float* prev = ws.get(kSlotPrev, size_t(TC));
+  shift_tokens(xln, T, C, state_prev, prev);
+  float *xk = ws.get(first_slot, size_t(TC)), *xr = ws.get(first_slot + 1, size_t(TC));
+  for (int64_t t = 0; t < T; ++t) {
+    token_mix(form, xln + t * C, prev + t * C, mix_k.data(), C, xk + t * C);
+    token_mix(form, xln + t * C, prev + t * C, mix_r.data(), C, xr + t * C);
+  }
+  float* r = ws.get(first_slot + 2, size_t(TC));
+  ops::linear(xr, T, receptance, r);
+  ops::sigmoid_inplace(r, TC);
+  float* h = ws.get(first_slot + 3, size_t(T * F));
+  ops::linear(xk, T, key, h);
+  ops::relu_squared_inplace(h, T * F);
+  float* out = ws.get(kSlotOut, size_t(TC));
+  ops::linear(h, T, value, out);
+  ops::mul_inplace(out, r, TC);
+  ops::add_inplace(ws.get(kSlotX, size_t(TC)), out, TC);
+}
+
+}  // namespace aviary

@@ -1,0 +1,61 @@
+// The skeleton every RWKV generation shares: embedding + ln0, then per layer
+// ln1 -> time mix -> residual, ln2 -> channel mix -> residual, then ln_out and
+// the head. A version supplies only its time mix, channel mix and state.
+#pragma once
+
+#include <deque>
+#include <vector>
+
+#include "model/blocks.h"
+#include "model/model.h"
+#include "model/weights.h"
+
+namespace aviary {
+
+// Workspace slots used by the skeleton; versions number theirs from kFirstVersionSlot.
+enum SharedSlot : size_t { kSlotX, kSlotXln, kSlotPrev, kSlotOut, kFirstVersionSlot };
+
+class RwkvModel : public Model {
+ protected:
+  RwkvModel(Checkpoint ckpt, ModelConfig config);
+
+  // Reads the tensors every version has (emb, ln0, ln1/ln2 per layer, ln_out, head).
+  void load_shared(WeightReader& r);
+
+  void forward_chunk(std::span<const int32_t> tokens, State& state, float* logits,
+                     bool all_positions) const final;
+
+  // Each reads the normalised input from kSlotXln ([T, C]) and adds its
+  // output to the residual stream in kSlotX.
+  virtual void time_mix(int64_t layer, int64_t T, State& state, Workspace& ws) const = 0;
+  virtual void channel_mix(int64_t layer, int64_t T, State& state, Workspace& ws) const = 0;
+
+  // A state of `per_layer` tensors for every layer, named blocks.N.<name>.
+  State layered_state(const std::vector<StateTensor>& per_layer) const;
+
+  std::deque<std::vector<uint8_t>> owned_;  // materialised non-contiguous tensors
+
+ private:
+  ops::Matrix emb_, head_;
+  Norm ln0_, ln_out_;
+  std::vector<Norm> ln1_, ln2_;
+};
+
+// Token mixing of RWKV-4/5: x * mix + prev * (1 - mix), the official form
+// (RWKV-6/7 write it x + (prev - x) * mix: the same lerp, rounded differently).
+enum class MixForm { Lerp, Shift };
+void token_mix(MixForm form, const float* x, const float* prev, const float* mix, int64_t n, float* out);
+
+// The RWKV-4/5/6 channel mix: sigmoid(r) * value(relu(key(xk))^2).
+struct GatedChannelMix {
+  MixForm form = MixForm::Lerp;
+  std::vector<float> mix_k, mix_r;
+  ops::Matrix key, receptance, value;  // [F, C], [C, C], [C, F]
+
+  // `prefix` is "blocks.N.ffn."; mix tensors are time_mix_* (Lerp) or time_maa_* (Shift).
+  void load(WeightReader& r, const std::string& prefix, MixForm mix_form, int64_t C, int64_t F);
+  // Reads kSlotXln, updates the state's token-shift vector, adds to kSlotX.
+  void run(int64_t T, std::span<float> state_prev, Workspace& ws, size_t first_slot) const;
+};
+
+}  // namespace aviary
