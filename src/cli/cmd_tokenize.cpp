@@ -19,7 +19,7 @@ Action add_tokenize(CLI::App& app) {
     bool json = false;
   };
   auto o = std::make_shared<Opts>();
-  app.add_option("--vocab", o->vocab, "vocabulary file (rwkv_vocab_v20230424.txt)")->required();
+  app.add_option("--vocab", o->vocab, "vocabulary: rwkv_vocab_v20230424.txt (World) or 20B_tokenizer.json (GPT-NeoX)")->required();
   auto* text = app.add_option("text", o->text, "the text to tokenize");
   auto* file = app.add_option("--text-file", o->text_file, "read the text from a file ('-' for stdin)");
   text->excludes(file);
@@ -54,7 +54,7 @@ Action add_detokenize(CLI::App& app) {
     bool raw = false;
   };
   auto o = std::make_shared<Opts>();
-  app.add_option("--vocab", o->vocab, "vocabulary file (rwkv_vocab_v20230424.txt)")->required();
+  app.add_option("--vocab", o->vocab, "vocabulary: rwkv_vocab_v20230424.txt (World) or 20B_tokenizer.json (GPT-NeoX)")->required();
   app.add_option("ids", o->ids, "token ids, as '1,2,3' or separate arguments")->required();
   app.add_flag("--raw", o->raw, "write the exact bytes, even if they are not valid UTF-8");
   return [=] {

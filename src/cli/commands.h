@@ -21,8 +21,8 @@ Action add_generate(CLI::App& app);
 // "1,2,3" or "1 2 3" -> ids; a clear error names the bad item.
 std::vector<int32_t> parse_id_list(const std::string& text, const std::string& what);
 
-// The vocabulary to use: `given` if not empty, else a known vocabulary file
-// next to the model; an error says what was looked for.
-std::string find_vocab(const std::string& given, const std::string& model_path);
+// The vocabulary to use: `given` if not empty, else the file next to the
+// model that its vocabulary size calls for; an error says what was looked for.
+std::string find_vocab(const std::string& given, const std::string& model_path, int64_t model_vocab);
 
 }  // namespace aviary::cli

@@ -29,15 +29,26 @@ std::vector<int32_t> parse_id_list(const std::string& text, const std::string& w
   return ids;
 }
 
-std::string find_vocab(const std::string& given, const std::string& model_path) {
+std::string find_vocab(const std::string& given, const std::string& model_path, int64_t model_vocab) {
   if (!given.empty()) return given;
   namespace fs = std::filesystem;
   const fs::path dir = fs::absolute(model_path).parent_path();
-  for (const char* name : {"rwkv_vocab_v20230424.txt", "vocab.txt", "20B_tokenizer.json", "tokenizer.json"})
+  // The vocabulary size tells which tokenizer a model was trained with: World
+  // models have 65536 rows, GPT-NeoX (Pile/Raven) models 50277 (or padded).
+  const bool world = model_vocab >= 65530, neox = !world && model_vocab >= 50277;
+  std::vector<const char*> names;
+  if (!neox) names = {"rwkv_vocab_v20230424.txt", "vocab.txt"};
+  if (!world) names.insert(names.end(), {"20B_tokenizer.json", "tokenizer.json"});
+  std::string tried;
+  for (const char* name : names) {
     if (fs::is_regular_file(dir / name)) return (dir / name).string();
-  throw Error("no vocabulary found next to " + model_path +
-              " (looked for rwkv_vocab_v20230424.txt, vocab.txt, 20B_tokenizer.json, tokenizer.json); "
-              "give one with --vocab FILE");
+    tried += (tried.empty() ? "" : ", ") + std::string(name);
+  }
+  const std::string expects = world  ? ", which expects the RWKV World vocabulary"
+                              : neox ? ", which expects the GPT-NeoX 20B tokenizer"
+                                     : "";
+  throw Error("no vocabulary found next to " + model_path + " (a model of " + std::to_string(model_vocab) +
+              " tokens" + expects + "; looked for " + tried + "); give one with --vocab FILE");
 }
 
 }  // namespace aviary::cli

@@ -43,6 +43,18 @@ void add_unweighted_tokens(SamplerParams& p, const Tokenizer& tok) {
 
 }  // namespace
 
+void check_tokenizer_fits(const Model& model, const Tokenizer& tokenizer, const std::string& vocab_path) {
+  constexpr int64_t kMaxPadding = 256;
+  const int64_t V = model.config().vocab_size, n = tokenizer.vocab_size();
+  if (n > V || V - n > kMaxPadding)
+    throw error_in(vocab_path, "this vocabulary has " + std::to_string(n) + " tokens but the model has " +
+                                   std::to_string(V) + " (" +
+                                   (V >= 65530 ? "it expects the RWKV World vocabulary, rwkv_vocab_v20230424.txt"
+                                    : V >= 50277 ? "it expects the GPT-NeoX 20B tokenizer, 20B_tokenizer.json"
+                                                 : "no standard RWKV vocabulary fits it") +
+                                   ")");
+}
+
 GenerationResult generate(const Model& model, const Tokenizer& tokenizer, State& state,
                           std::span<const int32_t> prompt, const GenerationOptions& options,
                           const TextSink& on_text) {

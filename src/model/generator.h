@@ -33,6 +33,11 @@ struct GenerationResult {
   StopReason stop = StopReason::Length;
 };
 
+// Throws an Error naming `vocab_path` when the tokenizer cannot be the one
+// the model was trained with: it has more tokens than the model has rows, or
+// far fewer (models pad their vocabulary by at most a few dozen rows).
+void check_tokenizer_fits(const Model& model, const Tokenizer& tokenizer, const std::string& vocab_path);
+
 // Receives each piece of complete UTF-8 text; returning false cancels.
 using TextSink = std::function<bool(std::string_view)>;
 

@@ -110,6 +110,22 @@ TEST(TokenizeCli, EveryOfficialVectorThroughTheCommand) {
   EXPECT_EQ(n, 276u);
 }
 
+TEST(TokenizeCli, Gptneox20BVectorsThroughTheCommand) {
+  // One case in eight of every category (the library test covers them all).
+  const auto v = test::read_json(test::shared_dir() / "refdata" / "tokenizer" / "gptneox20b_tokenizer_vectors.json");
+  const std::string neox = (test::shared_dir() / "vocab" / "20B_tokenizer.json").string();
+  test::TempDir tmp;
+  size_t n = 0;
+  for (size_t i = 0; i < v["cases"].size(); i += 8, ++n) {
+    const auto& c = v["cases"][i];
+    test::write_bytes(tmp / "text", from_hex(c["utf8_hex"]));
+    const auto r = run_cli({"tokenize", "--vocab", neox, "--text-file", (tmp / "text").string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, join_ids(c["ids"].get<std::vector<int32_t>>()) + "\n") << c["text"];
+  }
+  EXPECT_GE(n, 30u);
+}
+
 TEST(TokenizeCli, ArgumentJsonAndDetokenize) {
   const auto r = run_cli({"tokenize", "--vocab", vocab(), "--json", "Hello world"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -185,6 +201,14 @@ TEST(CliErrors, UnknownSubcommandAndMissingArguments) {
   EXPECT_NE(run_cli({"fly"}).exit_code, 0);
   EXPECT_NE(run_cli({"forward"}).exit_code, 0);
   EXPECT_NE(run_cli({}).exit_code, 0);
+}
+
+TEST(CliErrors, TokenizerThatDoesNotFitTheModel) {
+  const std::string neox = (test::shared_dir() / "vocab" / "20B_tokenizer.json").string();
+  expect_error(run_cli({"generate", "-m", world_model().string(), "--vocab", neox, "-p", "x"}),
+               "it expects the RWKV World vocabulary");
+  const auto tiny = (test::refdata_case("v4_tiny_L2_C128_V1000_fp32") / "model.pth").string();
+  expect_error(run_cli({"generate", "-m", tiny, "-p", "x"}), "no vocabulary found next to");
 }
 
 TEST(CliErrors, BadSamplingFlags) {
