@@ -9,6 +9,9 @@
 namespace aviary {
 namespace {
 
+using test::from_hex;
+using test::to_hex;
+
 using test::run_cli;
 namespace fs = std::filesystem;
 
@@ -85,12 +88,6 @@ std::vector<std::string> all_cases() {
 
 INSTANTIATE_TEST_SUITE_P(AllCases, ForwardCli, ::testing::ValuesIn(all_cases()),
                          [](const auto& info) { return info.param; });
-
-std::string from_hex(const std::string& hex) {
-  std::string out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) out += char(std::stoi(hex.substr(i, 2), nullptr, 16));
-  return out;
-}
 
 TEST(TokenizeCli, EveryOfficialVectorThroughTheCommand) {
   const auto v = test::read_json(test::shared_dir() / "refdata" / "tokenizer" / "world_tokenizer_vectors.json");

@@ -63,6 +63,22 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ec);
 }
 
+std::string from_hex(const std::string& hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) out += char(std::stoi(hex.substr(i, 2), nullptr, 16));
+  return out;
+}
+
+std::string to_hex(std::string_view bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (const char c : bytes) {
+    out += digits[uint8_t(c) >> 4];
+    out += digits[uint8_t(c) & 15];
+  }
+  return out;
+}
+
 float max_abs_diff(const float* a, const float* b, size_t n) {
   float m = 0;
   for (size_t i = 0; i < n; ++i) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -31,6 +32,10 @@ class TempDir {
 
 void write_bytes(const std::filesystem::path& path, const std::string& bytes);
 std::string read_bytes(const std::filesystem::path& path);
+
+// "48656c" <-> "Hel": the reference vectors store bytes as hex.
+std::string from_hex(const std::string& hex);
+std::string to_hex(std::string_view bytes);
 
 float max_abs_diff(const float* a, const float* b, size_t n);
 inline float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {

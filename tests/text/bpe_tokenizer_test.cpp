@@ -13,6 +13,9 @@
 namespace aviary {
 namespace {
 
+using test::from_hex;
+using test::to_hex;
+
 std::string tokenizer_path() { return (test::shared_dir() / "vocab" / "20B_tokenizer.json").string(); }
 
 // Loaded once: parsing the 2.4 MB file takes a noticeable moment.
@@ -25,22 +28,6 @@ const nlohmann::json& vectors() {
   static const nlohmann::json v =
       test::read_json(test::refdata_case("tokenizer") / "gptneox20b_tokenizer_vectors.json");
   return v;
-}
-
-std::string from_hex(const std::string& hex) {
-  std::string out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) out += char(std::stoi(hex.substr(i, 2), nullptr, 16));
-  return out;
-}
-
-std::string to_hex(std::string_view bytes) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (const char c : bytes) {
-    out += digits[uint8_t(c) >> 4];
-    out += digits[uint8_t(c) & 15];
-  }
-  return out;
 }
 
 std::string describe(const nlohmann::json& c) {
