@@ -1,74 +1,248 @@
-#include "ops/linear.h"
+// Matrix products over stored weight types, with Highway dynamic dispatch.
+//
+// Summation order: every output y[t, o] of `linear` is one vector accumulator
+// fed with MulAdd over the full vectors of the row in order, then the zero
+// padded tail, then a sum of lanes; every output of `linear_in_out` is one
+// lane fed with MulAdd over i in order. Neither depends on T, on the tile a
+// value is computed in, or on the thread, so sequence mode (T > 1) equals
+// token-by-token mode (T = 1) bit for bit.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/linear.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "ops/load-inl.h"
+#include "ops/matrix.h"
 
-#include <cstring>
-#include <vector>
+HWY_BEFORE_NAMESPACE();
+namespace aviary::ops::HWY_NAMESPACE {
+
+// Register tiles: weight rows x activation rows (linear), column vectors x
+// activation rows (linear_in_out). AVX-512 has 32 vector registers, the
+// others 16.
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+constexpr size_t kTileRows = 4;
+constexpr size_t kTileVecs = 4;
+#else
+constexpr size_t kTileRows = 2;
+constexpr size_t kTileVecs = 2;
+#endif
+constexpr size_t kTileT = 4;    // activation rows per tile when T > 1
+constexpr size_t kGemvRows = 8; // weight rows per tile when T = 1
+
+// y[c * y_stride + r] = dot(w + r * w_stride, x + c * x_stride) over n
+// elements, for a kR x kC tile: each weight vector loaded once per tile.
+template <size_t kR, size_t kC, typename TW>
+HWY_INLINE void DotTile(const TW* HWY_RESTRICT w, size_t w_stride, const float* HWY_RESTRICT x,
+                        size_t x_stride, size_t n, float* HWY_RESTRICT y, size_t y_stride) {
+  const DF d;
+  const size_t L = hn::Lanes(d);
+  VF acc[kR][kC];
+  for (size_t r = 0; r < kR; ++r)
+    for (size_t c = 0; c < kC; ++c) acc[r][c] = hn::Zero(d);
+  size_t i = 0;
+  for (; i + L <= n; i += L) {
+    VF xv[kC];
+    for (size_t c = 0; c < kC; ++c) xv[c] = hn::LoadU(d, x + c * x_stride + i);
+    for (size_t r = 0; r < kR; ++r) {
+      const VF wv = LoadF32(d, w + r * w_stride + i);
+      for (size_t c = 0; c < kC; ++c) acc[r][c] = hn::MulAdd(wv, xv[c], acc[r][c]);
+    }
+  }
+  if (i < n) {
+    VF xv[kC];
+    for (size_t c = 0; c < kC; ++c) xv[c] = LoadPartialF32(d, x + c * x_stride + i, n - i);
+    for (size_t r = 0; r < kR; ++r) {
+      const VF wv = LoadPartialF32(d, w + r * w_stride + i, n - i);
+      for (size_t c = 0; c < kC; ++c) acc[r][c] = hn::MulAdd(wv, xv[c], acc[r][c]);
+    }
+  }
+  for (size_t r = 0; r < kR; ++r)
+    for (size_t c = 0; c < kC; ++c) y[c * y_stride + r] = Sum(d, acc[r][c]);
+}
+
+// kR weight rows (at w) against all T activation rows, kTileT at a time:
+// the rows are read from memory once and reused from cache for every block.
+template <size_t kR, typename TW>
+HWY_INLINE void RowsAllT(const float* x, size_t T, const TW* w, size_t in, size_t out, float* y) {
+  size_t t = 0;
+  for (; t + kTileT <= T; t += kTileT) DotTile<kR, kTileT>(w, in, x + t * in, in, in, y + t * out, out);
+  for (; t < T; ++t) DotTile<kR, 1>(w, in, x + t * in, in, in, y + t * out, out);
+}
+
+template <typename TW>
+void LinearRowsT(const float* x, size_t T, const TW* W, size_t in, size_t out, size_t r0, size_t r1,
+                 float* y) {
+  size_t o = r0;
+  if (T == 1) {  // GEMV: one pass over the weights, kGemvRows rows at a time
+    for (; o + kGemvRows <= r1; o += kGemvRows) DotTile<kGemvRows, 1>(W + o * in, in, x, in, in, y + o, out);
+    for (; o < r1; ++o) DotTile<1, 1>(W + o * in, in, x, in, in, y + o, out);
+    return;
+  }
+  for (; o + kTileRows <= r1; o += kTileRows) RowsAllT<kTileRows>(x, T, W + o * in, in, out, y + o);
+  for (; o < r1; ++o) RowsAllT<1>(x, T, W + o * in, in, out, y + o);
+}
+
+// Output rows [r0, r1) of y = x W^T, W stored [out, in].
+void LinearRows(const float* x, size_t T, const Matrix& W, size_t r0, size_t r1, float* y) {
+  const size_t in = size_t(W.cols), out = size_t(W.rows);
+  switch (W.dtype) {
+    case DType::F32:
+      return LinearRowsT(x, T, static_cast<const float*>(W.data), in, out, r0, r1, y);
+    case DType::F16:
+      return LinearRowsT(x, T, static_cast<const hwy::float16_t*>(W.data), in, out, r0, r1, y);
+    case DType::BF16:
+      return LinearRowsT(x, T, static_cast<const hwy::bfloat16_t*>(W.data), in, out, r0, r1, y);
+  }
+}
+
+// y[c, j] = sum_i x[c, i] * W[i, j] for kV vectors of columns starting at
+// column j and kC activation rows; with kPartial the last vector has only
+// `tail` < Lanes columns.
+template <size_t kV, size_t kC, bool kPartial, typename TW>
+HWY_INLINE void AxpyTile(const float* HWY_RESTRICT x, size_t in, const TW* HWY_RESTRICT W, size_t out,
+                         size_t j, size_t tail, float* HWY_RESTRICT y) {
+  const DF d;
+  const size_t L = hn::Lanes(d);
+  VF acc[kV][kC];
+  for (size_t v = 0; v < kV; ++v)
+    for (size_t c = 0; c < kC; ++c) acc[v][c] = hn::Zero(d);
+  for (size_t i = 0; i < in; ++i) {
+    const TW* row = W + i * out + j;
+    VF xv[kC];
+    for (size_t c = 0; c < kC; ++c) xv[c] = hn::Set(d, x[c * in + i]);
+    for (size_t v = 0; v < kV; ++v) {
+      const VF wv = kPartial && v + 1 == kV ? LoadPartialF32(d, row + v * L, tail) : LoadF32(d, row + v * L);
+      for (size_t c = 0; c < kC; ++c) acc[v][c] = hn::MulAdd(xv[c], wv, acc[v][c]);
+    }
+  }
+  for (size_t c = 0; c < kC; ++c)
+    for (size_t v = 0; v < kV; ++v) {
+      float* dst = y + c * out + j + v * L;
+      if (kPartial && v + 1 == kV)
+        StorePartial(d, acc[v][c], dst, tail);
+      else
+        hn::StoreU(acc[v][c], d, dst);
+    }
+}
+
+// Columns [j0, j1) of every row t of y, for kC rows at a time.
+template <size_t kC, typename TW>
+HWY_INLINE void InOutRowsCols(const float* x, size_t in, const TW* W, size_t out, size_t j0, size_t j1,
+                              float* y) {
+  const size_t L = hn::Lanes(hn::ScalableTag<float>());
+  size_t j = j0;
+  for (; j + kTileVecs * L <= j1; j += kTileVecs * L) AxpyTile<kTileVecs, kC, false>(x, in, W, out, j, 0, y);
+  for (; j + L <= j1; j += L) AxpyTile<1, kC, false>(x, in, W, out, j, 0, y);
+  if (j < j1) AxpyTile<1, kC, true>(x, in, W, out, j, j1 - j, y);
+}
+
+template <typename TW>
+void LinearInOutColsT(const float* x, size_t T, const TW* W, size_t in, size_t out, size_t j0, size_t j1,
+                      float* y) {
+  size_t t = 0;
+  for (; t + kTileT <= T; t += kTileT) InOutRowsCols<kTileT>(x + t * in, in, W, out, j0, j1, y + t * out);
+  for (; t < T; ++t) InOutRowsCols<1>(x + t * in, in, W, out, j0, j1, y + t * out);
+}
+
+// Output columns [j0, j1) of y = x W, W stored [in, out].
+void LinearInOutCols(const float* x, size_t T, const Matrix& W, size_t j0, size_t j1, float* y) {
+  const size_t in = size_t(W.rows), out = size_t(W.cols);
+  switch (W.dtype) {
+    case DType::F32:
+      return LinearInOutColsT(x, T, static_cast<const float*>(W.data), in, out, j0, j1, y);
+    case DType::F16:
+      return LinearInOutColsT(x, T, static_cast<const hwy::float16_t*>(W.data), in, out, j0, j1, y);
+    case DType::BF16:
+      return LinearInOutColsT(x, T, static_cast<const hwy::bfloat16_t*>(W.data), in, out, j0, j1, y);
+  }
+}
+
+float Dot(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, size_t n) {
+  const DF d;
+  const size_t L = hn::Lanes(d);
+  VF acc0 = hn::Zero(d), acc1 = hn::Zero(d), acc2 = hn::Zero(d), acc3 = hn::Zero(d);
+  size_t i = 0;
+  for (; i + 4 * L <= n; i += 4 * L) {
+    acc0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), acc0);
+    acc1 = hn::MulAdd(hn::LoadU(d, a + i + L), hn::LoadU(d, b + i + L), acc1);
+    acc2 = hn::MulAdd(hn::LoadU(d, a + i + 2 * L), hn::LoadU(d, b + i + 2 * L), acc2);
+    acc3 = hn::MulAdd(hn::LoadU(d, a + i + 3 * L), hn::LoadU(d, b + i + 3 * L), acc3);
+  }
+  for (; i + L <= n; i += L) acc0 = hn::MulAdd(hn::LoadU(d, a + i), hn::LoadU(d, b + i), acc0);
+  if (i < n) acc1 = hn::MulAdd(LoadPartialF32(d, a + i, n - i), LoadPartialF32(d, b + i, n - i), acc1);
+  return Sum(d, hn::Add(hn::Add(acc0, acc1), hn::Add(acc2, acc3)));
+}
+
+void Axpy(float alpha, const float* HWY_RESTRICT x, float* HWY_RESTRICT y, size_t n) {
+  const DF d;
+  const size_t L = hn::Lanes(d);
+  const VF va = hn::Set(d, alpha);
+  size_t i = 0;
+  for (; i + L <= n; i += L) hn::StoreU(hn::MulAdd(va, hn::LoadU(d, x + i), hn::LoadU(d, y + i)), d, y + i);
+  if (i < n) StorePartial(d, hn::MulAdd(va, LoadPartialF32(d, x + i, n - i), LoadPartialF32(d, y + i, n - i)), y + i, n - i);
+}
+
+}  // namespace aviary::ops::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+
+#include <algorithm>
+
+#include "ops/linear.h"
+#include "ops/reference.h"
+#include "ops/simd.h"
+#include "util/thread_pool.h"
 
 namespace aviary::ops {
 
-void convert_to_f32(const void* src, DType t, int64_t n, float* dst) {
-  switch (t) {
-    case DType::F32:
-      std::memcpy(dst, src, size_t(n) * 4);
-      return;
-    case DType::F16: {
-      const auto* h = static_cast<const uint16_t*>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(h[i]);
-      return;
-    }
-    case DType::BF16: {
-      const auto* h = static_cast<const uint16_t*>(src);
-      for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(h[i]);
-      return;
-    }
-  }
-}
-
-float dot(const float* a, const float* b, int64_t n) {
-  // Eight independent partial sums let the compiler vectorise without -ffast-math.
-  float acc[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) acc[j] += a[i + j] * b[i + j];
-  float tail = 0;
-  for (; i < n; ++i) tail += a[i] * b[i];
-  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
-}
+HWY_EXPORT(LinearRows);
+HWY_EXPORT(LinearInOutCols);
+HWY_EXPORT(Dot);
+HWY_EXPORT(Axpy);
 
 namespace {
-// Scratch for one converted weight row; grows to the widest row seen.
-thread_local std::vector<float> row_buf;
-
-const float* row_as_f32(const Matrix& W, int64_t r) {
-  const uint8_t* row = W.row_ptr(r);
-  // fp32 rows are used in place unless the file left them misaligned
-  // (safetensors only promises what its writer chose).
-  if (W.dtype == DType::F32 && reinterpret_cast<uintptr_t>(row) % alignof(float) == 0)
-    return reinterpret_cast<const float*>(row);
-  if (row_buf.size() < size_t(W.cols)) row_buf.resize(size_t(W.cols));
-  convert_to_f32(row, W.dtype, W.cols, row_buf.data());
-  return row_buf.data();
-}
+// Below this many multiply-adds a product runs on the calling thread alone:
+// handing out the work would cost more than it saves.
+constexpr int64_t kParallelMacs = int64_t(1) << 17;
+// Work is split in blocks of this many output rows (linear) or columns
+// (linear_in_out: a multiple of every vector width, so blocks start on whole vectors).
+constexpr int64_t kRowGrain = 16;
+constexpr int64_t kColGrain = 64;
 }  // namespace
 
 void linear(const float* x, int64_t T, const Matrix& W, float* y) {
-  const int64_t in = W.cols, out = W.rows;
-  for (int64_t o = 0; o < out; ++o) {
-    const float* w = row_as_f32(W, o);
-    for (int64_t t = 0; t < T; ++t) y[t * out + o] = dot(w, x + t * in, in);
-  }
+  if (detail::use_reference()) return reference::linear(x, T, W, y);
+  if (T <= 0 || W.rows <= 0) return;
+  const auto kernel = &HWY_DYNAMIC_DISPATCH(LinearRows);
+  const int64_t rows = W.rows;
+  if (rows * W.cols * T < kParallelMacs) return kernel(x, size_t(T), W, 0, size_t(rows), y);
+  default_pool().parallel_for((rows + kRowGrain - 1) / kRowGrain, [&](int64_t begin, int64_t end) {
+    kernel(x, size_t(T), W, size_t(begin * kRowGrain), size_t(std::min(end * kRowGrain, rows)), y);
+  });
 }
 
 void linear_in_out(const float* x, int64_t T, const Matrix& W, float* y) {
-  const int64_t in = W.rows, out = W.cols;
-  std::memset(y, 0, size_t(T * out) * sizeof(float));
-  for (int64_t i = 0; i < in; ++i) {
-    const float* w = row_as_f32(W, i);
-    for (int64_t t = 0; t < T; ++t) {
-      const float xi = x[t * in + i];
-      float* yt = y + t * out;
-      for (int64_t o = 0; o < out; ++o) yt[o] += xi * w[o];
-    }
-  }
+  if (detail::use_reference()) return reference::linear_in_out(x, T, W, y);
+  if (T <= 0 || W.cols <= 0) return;
+  const auto kernel = &HWY_DYNAMIC_DISPATCH(LinearInOutCols);
+  const int64_t cols = W.cols;
+  if (cols * W.rows * T < kParallelMacs) return kernel(x, size_t(T), W, 0, size_t(cols), y);
+  default_pool().parallel_for((cols + kColGrain - 1) / kColGrain, [&](int64_t begin, int64_t end) {
+    kernel(x, size_t(T), W, size_t(begin * kColGrain), size_t(std::min(end * kColGrain, cols)), y);
+  });
+}
+
+float dot(const float* a, const float* b, int64_t n) {
+  if (detail::use_reference()) return reference::dot(a, b, n);
+  return n > 0 ? HWY_DYNAMIC_DISPATCH(Dot)(a, b, size_t(n)) : 0.f;
+}
+
+void axpy(float alpha, const float* x, float* y, int64_t n) {
+  if (detail::use_reference()) return reference::axpy(alpha, x, y, n);
+  if (n > 0) HWY_DYNAMIC_DISPATCH(Axpy)(alpha, x, y, size_t(n));
 }
 
 }  // namespace aviary::ops
+
+#endif  // HWY_ONCE

@@ -1,6 +1,11 @@
 // Matrix products of T activation rows with a stored weight matrix.
-// T = 1 is the decode (matrix-vector) case; T > 1 is prefill, where each
-// weight row is converted once and used for every activation row.
+// T = 1 is the decode (matrix-vector) case, which reads each weight once;
+// T > 1 is prefill, a blocked product that reads each weight row once per
+// block of activation rows. Weights are converted to fp32 in registers.
+//
+// The SIMD variant is chosen at run time (ops/simd.h); the output rows are
+// shared out over the default thread pool (util/thread_pool.h). Row t of a
+// product with T rows equals, bit for bit, the product of row t alone.
 #pragma once
 
 #include <cstdint>
@@ -17,7 +22,10 @@ void linear(const float* x, int64_t T, const Matrix& W, float* y);
 // x: [T, W.rows], y: [T, W.cols]
 void linear_in_out(const float* x, int64_t T, const Matrix& W, float* y);
 
-// Plain dot product of two fp32 vectors.
+// Dot product of two fp32 vectors.
 float dot(const float* a, const float* b, int64_t n);
+
+// y += alpha * x over n elements.
+void axpy(float alpha, const float* x, float* y, int64_t n);
 
 }  // namespace aviary::ops

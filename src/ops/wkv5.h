@@ -4,6 +4,9 @@
 // channel] (the official pip layout: the transpose of RWKV-7's). Per token:
 //   a = k v^T;   y = r (u * a + S);   S = a + w * S
 // with the bonus u and the decay w (already in (0, 1)) indexed by key channel.
+//
+// Vectorised over the value channels (SIMD variant chosen at run time, see
+// ops/simd.h) and shared out over the heads on the default thread pool.
 #pragma once
 
 #include <cstdint>

@@ -5,6 +5,9 @@
 //   S <- S * diag(w) + (S @ -kk) (kk * a)^T + v k^T
 //   y  = S @ r
 // where w is the decay already in (0, 1).
+//
+// Vectorised over the key channels (SIMD variant chosen at run time, see
+// ops/simd.h) and shared out over the heads on the default thread pool.
 #pragma once
 
 #include <cstdint>

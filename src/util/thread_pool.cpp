@@ -1,0 +1,164 @@
+#include "util/thread_pool.h"
+
+#include <sched.h>
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <utility>
+
+namespace aviary {
+
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+bool read_int(const std::string& path, long& out) {
+  std::ifstream f(path);
+  return bool(f >> out);
+}
+
+}  // namespace
+
+// Decode hands out one small job after another, so a short spin catches the
+// next one cheaply; then the thread yields (the machine may have more threads
+// than cores) and at last sleeps on a condition variable.
+uint32_t ThreadPool::wait_for_change(const std::atomic<uint32_t>& a, uint32_t old,
+                                     std::condition_variable& cv) {
+  constexpr int kPauses = 256;
+  constexpr auto kYieldFor = std::chrono::microseconds(50);
+  for (int i = 0; i < kPauses; ++i) {
+    const uint32_t v = a.load(std::memory_order_acquire);
+    if (v != old) return v;
+    cpu_relax();
+  }
+  const auto start = std::chrono::steady_clock::now();
+  do {
+    const uint32_t v = a.load(std::memory_order_acquire);
+    if (v != old) return v;
+    std::this_thread::yield();
+  } while (std::chrono::steady_clock::now() - start < kYieldFor);
+  std::unique_lock lock(sleep_mutex_);
+  cv.wait(lock, [&] { return a.load(std::memory_order_acquire) != old; });
+  return a.load(std::memory_order_acquire);
+}
+
+void ThreadPool::wake(std::condition_variable& cv) {
+  // Taking the mutex orders the change before any sleeper's last check.
+  { std::lock_guard lock(sleep_mutex_); }
+  cv.notify_all();
+}
+
+ThreadPool::ThreadPool(int n_threads) {
+  if (n_threads < 1) n_threads = physical_core_count();
+  workers_.reserve(size_t(n_threads - 1));
+  for (int i = 1; i < n_threads; ++i) workers_.emplace_back([this, i] { worker_main(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  stop_.store(true, std::memory_order_relaxed);
+  generation_.fetch_add(1, std::memory_order_release);
+  wake(workers_cv_);
+  for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::run_block(int index) const {
+  const int64_t P = size();
+  const int64_t begin = n_ * index / P, end = n_ * (index + 1) / P;
+  if (begin < end) call_(ctx_, begin, end);
+}
+
+void ThreadPool::worker_main(int index) {
+  uint32_t seen = 0;  // the generation at construction: a job may be published before this thread starts
+  for (;;) {
+    seen = wait_for_change(generation_, seen, workers_cv_);
+    if (stop_.load(std::memory_order_relaxed)) return;
+    run_block(index);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) wake(caller_cv_);
+  }
+}
+
+void ThreadPool::run(int64_t n, Call call, void* ctx) {
+  if (n <= 0) return;
+  // Serial when there is nothing to share, or when the pool is already busy
+  // (another thread's call, or a nested call from inside a job).
+  if (workers_.empty() || n == 1 || busy_.test_and_set(std::memory_order_acquire)) {
+    call(ctx, 0, n);
+    return;
+  }
+  call_ = call;
+  ctx_ = ctx;
+  n_ = n;
+  pending_.store(uint32_t(workers_.size()), std::memory_order_relaxed);
+  generation_.fetch_add(1, std::memory_order_release);
+  wake(workers_cv_);
+  run_block(0);
+  for (uint32_t left = pending_.load(std::memory_order_acquire); left != 0;)
+    left = wait_for_change(pending_, left, caller_cv_);
+  busy_.clear(std::memory_order_release);
+}
+
+int physical_core_count() {
+  std::set<std::pair<long, long>> cores;
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  if (sched_getaffinity(0, sizeof(mask), &mask) == 0) {
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (!CPU_ISSET(cpu, &mask)) continue;
+      const std::string dir = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/";
+      long core = 0, package = 0;
+      if (!read_int(dir + "core_id", core) || !read_int(dir + "physical_package_id", package)) {
+        cores.clear();  // incomplete topology: trust none of it
+        break;
+      }
+      cores.emplace(package, core);
+    }
+  }
+  if (!cores.empty()) return int(cores.size());
+  const unsigned hc = std::thread::hardware_concurrency();
+  return hc > 0 ? int(hc) : 1;
+}
+
+namespace {
+std::mutex g_pool_mutex;
+std::unique_ptr<ThreadPool> g_pool;        // guarded by g_pool_mutex
+std::atomic<ThreadPool*> g_pool_ptr{nullptr};
+int g_thread_count = 0;                    // 0: not chosen yet; guarded by g_pool_mutex
+}  // namespace
+
+ThreadPool& default_pool() {
+  if (ThreadPool* p = g_pool_ptr.load(std::memory_order_acquire)) return *p;
+  std::lock_guard lock(g_pool_mutex);
+  if (!g_pool) {
+    if (g_thread_count < 1) g_thread_count = physical_core_count();
+    g_pool = std::make_unique<ThreadPool>(g_thread_count);
+    g_pool_ptr.store(g_pool.get(), std::memory_order_release);
+  }
+  return *g_pool;
+}
+
+void set_default_thread_count(int n_threads) {
+  std::lock_guard lock(g_pool_mutex);
+  if (n_threads < 1) n_threads = physical_core_count();
+  if (g_pool && g_pool->size() == n_threads) return;
+  g_thread_count = n_threads;
+  g_pool_ptr.store(nullptr, std::memory_order_release);
+  g_pool.reset();  // created again, with the new count, on next use
+}
+
+int default_thread_count() {
+  std::lock_guard lock(g_pool_mutex);
+  if (g_thread_count < 1) g_thread_count = physical_core_count();
+  return g_thread_count;
+}
+
+}  // namespace aviary

@@ -1,0 +1,87 @@
+// A persistent pool of worker threads for data-parallel loops.
+//
+// The workers are created once and wait for work; parallel_for(n, fn) splits
+// [0, n) statically into one contiguous block per thread, runs the first block
+// on the calling thread and the others on the workers, and returns when every
+// block is done. A call allocates nothing.
+//
+// Threading contract: parallel_for is meant to be called from one thread at a
+// time. It stays correct when it is not: a call made while the pool is busy
+// (from another thread, or from inside `fn` on a worker) runs its whole range
+// serially on the calling thread. `fn` must not throw.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace aviary {
+
+class ThreadPool {
+ public:
+  // `n_threads` counts the calling thread: 1 runs everything inline with no
+  // workers; values below 1 mean physical_core_count().
+  explicit ThreadPool(int n_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  // Threads that share a parallel_for: the workers plus the caller.
+  int size() const { return int(workers_.size()) + 1; }
+
+  // Calls fn(begin, end) on disjoint contiguous blocks covering [0, n); block
+  // b of P is [n*b/P, n*(b+1)/P), and empty blocks are skipped.
+  template <class Fn>
+  void parallel_for(int64_t n, Fn&& fn) {
+    using F = std::remove_reference_t<Fn>;
+    run(n, [](void* ctx, int64_t begin, int64_t end) { (*static_cast<F*>(ctx))(begin, end); },
+        const_cast<void*>(static_cast<const void*>(&fn)));
+  }
+
+ private:
+  using Call = void (*)(void* ctx, int64_t begin, int64_t end);
+
+  void run(int64_t n, Call call, void* ctx);
+  void worker_main(int index);
+  void run_block(int index) const;
+  // Waits until `a` differs from `old`, sleeping on `cv` in the end; returns the new value.
+  uint32_t wait_for_change(const std::atomic<uint32_t>& a, uint32_t old, std::condition_variable& cv);
+  // Wakes the threads sleeping on `cv` after a change they wait for.
+  void wake(std::condition_variable& cv);
+
+  std::vector<std::thread> workers_;
+  std::atomic_flag busy_ = ATOMIC_FLAG_INIT;
+  // The current job, published by the release increment of generation_.
+  Call call_ = nullptr;
+  void* ctx_ = nullptr;
+  int64_t n_ = 0;
+  std::atomic<uint32_t> generation_{0};
+  std::atomic<uint32_t> pending_{0};  // workers still running the current job
+  std::atomic<bool> stop_{false};
+  std::mutex sleep_mutex_;
+  std::condition_variable workers_cv_, caller_cv_;
+};
+
+// Physical cores this process may run on: distinct (package, core) pairs of
+// the CPUs in its affinity mask, read from /sys/devices/system/cpu; falls back
+// to std::thread::hardware_concurrency() (and at least 1).
+int physical_core_count();
+
+// The pool the kernels use, created on first use with
+// default_thread_count() threads.
+ThreadPool& default_pool();
+
+// Sets the default pool's thread count (below 1: physical_core_count()),
+// replacing the pool. Call it only while no parallel_for is running, and
+// before handing default_pool() references to other threads.
+void set_default_thread_count(int n_threads);
+
+// The thread count default_pool() has or will be created with.
+int default_thread_count();
+
+}  // namespace aviary

@@ -1,0 +1,156 @@
+// Every SIMD variant of the matrix products and vector helpers against the
+// plain scalar reference, for every weight type and many shapes (odd ones
+// included), single- and multi-threaded.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <tuple>
+
+#include "ops/linear.h"
+#include "ops/reference.h"
+#include "simd_test_util.h"
+#include "util/error.h"
+#include "util/thread_pool.h"
+
+namespace aviary::ops {
+namespace {
+
+using namespace aviary::ops::test;
+
+using Param = std::tuple<std::string, DType>;  // SIMD variant, weight type
+
+class SimdLinear : public ForcedSimdTest<Param> {
+ protected:
+  DType dtype() const { return std::get<1>(GetParam()); }
+};
+
+constexpr int64_t kTs[] = {1, 2, 3, 5, 9};
+
+TEST_P(SimdLinear, MatchesReference) {
+  ASSERT_EQ(simd_target(), std::get<0>(GetParam()));
+  for (int64_t rows : kOddSizes)
+    for (int64_t cols : kOddSizes) {
+      const auto w = stored_weights(rows * cols, dtype(), uint32_t(rows * 7 + cols));
+      // The same weights 2 bytes into their buffer: unaligned rows.
+      const auto wu = stored_weights(rows * cols, dtype(), uint32_t(rows * 7 + cols), 2);
+      for (int64_t T : kTs) {
+        if (rows * cols * T > 2'000'000) continue;
+        const auto x = random_vector(size_t(T * cols), uint32_t(T + cols));
+        const double tol = sum_tolerance(cols, double(max_abs(x)) * w.max_abs);
+        std::vector<float> y(size_t(T * rows)), yu(y.size()), ref(y.size());
+        linear(x.data(), T, Matrix{w.data(), dtype(), rows, cols}, y.data());
+        linear(x.data(), T, Matrix{wu.data(), dtype(), rows, cols}, yu.data());
+        reference::linear(x.data(), T, Matrix{w.data(), dtype(), rows, cols}, ref.data());
+        for (size_t i = 0; i < y.size(); ++i) {
+          ASSERT_NEAR(y[i], ref[i], tol) << rows << "x" << cols << " T=" << T << " i=" << i;
+          ASSERT_EQ(yu[i], y[i]) << "unaligned " << rows << "x" << cols << " T=" << T << " i=" << i;
+        }
+      }
+    }
+}
+
+TEST_P(SimdLinear, InOutMatchesReference) {
+  for (int64_t rows : kOddSizes)
+    for (int64_t cols : kOddSizes) {
+      const auto w = stored_weights(rows * cols, dtype(), uint32_t(rows + cols * 5));
+      for (int64_t T : kTs) {
+        if (rows * cols * T > 2'000'000) continue;
+        const auto x = random_vector(size_t(T * rows), uint32_t(T * 3 + rows));
+        const double tol = sum_tolerance(rows, double(max_abs(x)) * w.max_abs);
+        std::vector<float> y(size_t(T * cols)), ref(y.size());
+        linear_in_out(x.data(), T, Matrix{w.data(), dtype(), rows, cols}, y.data());
+        reference::linear_in_out(x.data(), T, Matrix{w.data(), dtype(), rows, cols}, ref.data());
+        for (size_t i = 0; i < y.size(); ++i)
+          ASSERT_NEAR(y[i], ref[i], tol) << rows << "x" << cols << " T=" << T << " i=" << i;
+      }
+    }
+}
+
+// Sequence mode must equal token-by-token mode bit for bit, whatever the
+// thread count: each output sums in one order for every T and every split.
+TEST_P(SimdLinear, RowsOfABatchEqualSingleRowsForAnyThreadCount) {
+  const int before = default_thread_count();
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{130, 1000}, {1000, 64}, {33, 17}, {4099, 33}}) {
+    const auto w = stored_weights(rows * cols, dtype(), 17);
+    const Matrix W{w.data(), dtype(), rows, cols};
+    const Matrix Wt{w.data(), dtype(), cols, rows};  // the same bytes read as [in, out]
+    const int64_t T = 7;
+    const auto x = random_vector(size_t(T * cols), 19);
+    std::vector<float> first, first_t;
+    for (int threads : {1, 2, 3}) {
+      set_default_thread_count(threads);
+      std::vector<float> all(static_cast<size_t>(T * rows)), one(static_cast<size_t>(rows));
+      std::vector<float> all_t(all.size()), one_t(one.size());
+      linear(x.data(), T, W, all.data());
+      linear_in_out(x.data(), T, Wt, all_t.data());
+      for (int64_t t = 0; t < T; ++t) {
+        linear(x.data() + t * cols, 1, W, one.data());
+        linear_in_out(x.data() + t * cols, 1, Wt, one_t.data());
+        for (int64_t o = 0; o < rows; ++o) {
+          ASSERT_EQ(all[size_t(t * rows + o)], one[size_t(o)]) << threads << " t=" << t << " o=" << o;
+          ASSERT_EQ(all_t[size_t(t * rows + o)], one_t[size_t(o)]) << threads << " t=" << t << " o=" << o;
+        }
+      }
+      if (first.empty()) {
+        first = all;
+        first_t = all_t;
+      }
+      EXPECT_EQ(all, first) << threads << " threads";
+      EXPECT_EQ(all_t, first_t) << threads << " threads";
+    }
+  }
+  set_default_thread_count(before);
+}
+
+std::string param_name(const ::testing::TestParamInfo<Param>& info) {
+  return std::get<0>(info.param) + "_" + std::string(dtype_name(std::get<1>(info.param)));
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, SimdLinear,
+                         ::testing::Combine(::testing::ValuesIn(simd_variants()),
+                                            ::testing::Values(DType::F32, DType::F16, DType::BF16)),
+                         param_name);
+
+using SimdVector = ForcedSimdTest<std::string>;
+
+TEST_P(SimdVector, DotMatchesReference) {
+  for (int64_t n = 0; n <= 1100; n += n < 70 ? 1 : 97) {
+    const auto a = random_vector(size_t(n), uint32_t(n)), b = random_vector(size_t(n), uint32_t(n + 100));
+    EXPECT_NEAR(dot(a.data(), b.data(), n), reference::dot(a.data(), b.data(), n),
+                sum_tolerance(n, double(max_abs(a)) * max_abs(b)))
+        << n;
+  }
+}
+
+TEST_P(SimdVector, AxpyMatchesReference) {
+  for (int64_t n = 0; n <= 1100; n += n < 70 ? 1 : 97) {
+    const auto x = random_vector(size_t(n), uint32_t(n));
+    auto y = random_vector(size_t(n) + 1, uint32_t(n + 7));  // one more: must stay untouched
+    auto ref = y;
+    axpy(0.75f, x.data(), y.data(), n);
+    reference::axpy(0.75f, x.data(), ref.data(), n);
+    for (size_t i = 0; i < size_t(n); ++i) ASSERT_NEAR(y[i], ref[i], 1e-6 * (1 + std::fabs(ref[i]))) << n;
+    EXPECT_EQ(y[size_t(n)], ref[size_t(n)]);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, SimdVector, ::testing::ValuesIn(simd_variants()));
+
+TEST(Simd, EveryVariantCanBeForcedAndReported) {
+  const std::vector<std::string> all = simd_targets();
+  ASSERT_GE(all.size(), 2u);
+  EXPECT_EQ(all.back(), "reference");
+  const std::string best = all.front(), before = simd_target();
+  for (const std::string& name : all) {
+    set_simd_target(name);
+    EXPECT_EQ(simd_target(), name);
+  }
+  set_simd_target("auto");
+  EXPECT_EQ(simd_target(), best);
+  EXPECT_THROW(set_simd_target("no-such-cpu"), Error);
+  EXPECT_EQ(simd_target(), best);
+  set_simd_target(before);
+}
+
+}  // namespace
+}  // namespace aviary::ops
