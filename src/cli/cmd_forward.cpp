@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "model/model.h"
+#include "model/state_tune.h"
 #include "util/error.h"
 #include "util/file_util.h"
 
@@ -11,7 +12,8 @@ namespace aviary::cli {
 
 Action add_forward(CLI::App& app) {
   struct Opts {
-    std::string model, tokens, logits_out, mode = "seq", state_in, state_out;
+    std::string model, tokens, logits_out, mode = "seq", state_in, state_out, state_file;
+    bool allow_other_weights = false;
   };
   auto o = std::make_shared<Opts>();
   app.add_option("-m,--model", o->model, "checkpoint (.pth or .safetensors)")->required();
@@ -20,7 +22,11 @@ Action add_forward(CLI::App& app) {
       ->required();
   app.add_option("--mode", o->mode, "seq: the whole sequence at once; rnn: one token at a time")
       ->check(CLI::IsMember({"seq", "rnn"}));
-  app.add_option("--state-in-f32", o->state_in, "start from this state (raw float32, official layout)");
+  auto* raw_in = app.add_option("--state-in-f32", o->state_in, "start from this state (raw float32, official layout)");
+  app.add_option("--state", o->state_file, "start from this initial state: an Aviary state file or a state-tune .pth/.safetensors")
+      ->excludes(raw_in);
+  app.add_flag("--allow-other-weights", o->allow_other_weights,
+               "accept a --state file computed with other weights of the same shape");
   app.add_option("--state-out-f32", o->state_out, "write the final state here (raw float32, official layout)");
   return [=] {
     const std::vector<int32_t> tokens = parse_id_list(o->tokens, "--tokens");
@@ -28,6 +34,7 @@ Action add_forward(CLI::App& app) {
     const auto model = load_model(o->model);
     State state = model->new_state();
     if (!o->state_in.empty()) state.load_raw_file(o->state_in);
+    if (!o->state_file.empty()) state = load_initial_state(o->state_file, *model, {o->allow_other_weights});
 
     std::vector<float> logits;
     if (o->mode == "seq") {

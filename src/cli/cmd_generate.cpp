@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "model/generator.h"
+#include "model/state_tune.h"
 #include "util/error.h"
 #include "util/file_util.h"
 
@@ -13,12 +14,13 @@ namespace aviary::cli {
 namespace {
 
 struct GenerateOpts {
-  std::string model, vocab, prompt, prompt_file, ban, stop_tokens;
+  std::string model, vocab, prompt, prompt_file, ban, stop_tokens, state_file;
   std::vector<std::string> stop_strings;
   GenerationOptions gen;
   CLI::Option* seed = nullptr;
   bool echo = false;
   bool no_eot_stop = false;
+  bool allow_other_weights = false;
 };
 
 void add_sampling_flags(CLI::App& app, GenerateOpts& o) {
@@ -47,6 +49,9 @@ Action add_generate(CLI::App& app) {
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_flag("--echo", o->echo, "print the prompt before the continuation");
   app.add_flag("--ignore-eos", o->no_eot_stop, "keep going after the end-of-text token");
+  app.add_option("--state", o->state_file, "start from this initial state: an Aviary state file or a state-tune .pth/.safetensors");
+  app.add_flag("--allow-other-weights", o->allow_other_weights,
+               "accept a --state file computed with other weights of the same shape");
   add_sampling_flags(app, *o);
   return [=] {
     std::string prompt = o->prompt_file.empty() ? o->prompt : read_file(o->prompt_file);
@@ -63,7 +68,8 @@ Action add_generate(CLI::App& app) {
     std::vector<int32_t> tokens = tokenizer->encode(prompt);
     // An empty prompt starts from end-of-text, the official document separator.
     if (tokens.empty()) tokens.push_back(kEndOfTextId);
-    State state = model->new_state();
+    State state = o->state_file.empty() ? model->new_state()
+                                        : load_initial_state(o->state_file, *model, {o->allow_other_weights});
 
     if (o->seed->count() == 0) gen.sampling.seed = std::random_device{}();
     if (o->echo) std::fwrite(prompt.data(), 1, prompt.size(), stdout);

@@ -17,6 +17,7 @@ Action add_tokenize(CLI::App& app);
 Action add_detokenize(CLI::App& app);
 Action add_forward(CLI::App& app);
 Action add_generate(CLI::App& app);
+Action add_state(CLI::App& app);
 
 // "1,2,3" or "1 2 3" -> ids; a clear error names the bad item.
 std::vector<int32_t> parse_id_list(const std::string& text, const std::string& what);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -45,8 +46,14 @@ class Model {
                              bool all_positions) const = 0;
 
  private:
+  friend std::string model_fingerprint(const Model& model);  // model/state_file.h
+
   Checkpoint ckpt_;
   ModelConfig config_;
+  // Computed on first use by model_fingerprint(): sampling a 15 GB file on
+  // every state save would touch thousands of pages each time.
+  mutable std::once_flag fingerprint_once_;
+  mutable std::string fingerprint_;
 };
 
 // Opens a `.pth` or `.safetensors` checkpoint, detects its architecture and
