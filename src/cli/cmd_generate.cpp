@@ -23,18 +23,10 @@ struct GenerateOpts {
   bool allow_other_weights = false;
 };
 
-void add_sampling_flags(CLI::App& app, GenerateOpts& o) {
-  SamplerParams& s = o.gen.sampling;
-  app.add_option("--temperature,--temp", s.temperature, "sampling temperature; 0 = greedy")->capture_default_str();
-  app.add_option("--top-p", s.top_p, "nucleus sampling mass")->capture_default_str();
-  app.add_option("--top-k", s.top_k, "keep only the k most likely tokens; 0 = off")->capture_default_str();
-  app.add_option("--presence-penalty", s.presence_penalty, "subtracted once a token has appeared")->capture_default_str();
-  app.add_option("--frequency-penalty", s.frequency_penalty, "subtracted per (decayed) occurrence")->capture_default_str();
-  app.add_option("--penalty-decay", s.penalty_decay, "occurrence counts decay by this per token")->capture_default_str();
-  app.add_option("--ban", o.ban, "token ids never to sample, e.g. 0,11");
+void add_generation_flags(CLI::App& app, GenerateOpts& o) {
+  o.seed = add_sampling_flags(app, o.gen.sampling, o.ban);
   app.add_option("--stop-token", o.stop_tokens, "token ids that end the generation");
   app.add_option("--stop", o.stop_strings, "a string that ends the generation (repeatable)");
-  o.seed = app.add_option("--seed", s.seed, "random seed (default: a fresh one, printed); the same seed repeats a run exactly");
 }
 
 }  // namespace
@@ -52,7 +44,7 @@ Action add_generate(CLI::App& app) {
   app.add_option("--state", o->state_file, "start from this initial state: an Aviary state file or a state-tune .pth/.safetensors");
   app.add_flag("--allow-other-weights", o->allow_other_weights,
                "accept a --state file computed with other weights of the same shape");
-  add_sampling_flags(app, *o);
+  add_generation_flags(app, *o);
   return [=] {
     std::string prompt = o->prompt_file.empty() ? o->prompt : read_file(o->prompt_file);
     GenerationOptions gen = o->gen;

@@ -8,6 +8,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "model/sampler.h"
+
 namespace aviary::cli {
 
 using Action = std::function<int()>;
@@ -17,7 +19,13 @@ Action add_tokenize(CLI::App& app);
 Action add_detokenize(CLI::App& app);
 Action add_forward(CLI::App& app);
 Action add_generate(CLI::App& app);
+Action add_chat(CLI::App& app);
 Action add_state(CLI::App& app);
+
+// The sampling flags that `generate` and `chat` share, bound to `params`
+// (whose current values are shown as the defaults). Returns the --seed option,
+// so the caller can tell whether a seed was given.
+CLI::Option* add_sampling_flags(CLI::App& app, SamplerParams& params, std::string& ban);
 
 // "1,2,3" or "1 2 3" -> ids; a clear error names the bad item.
 std::vector<int32_t> parse_id_list(const std::string& text, const std::string& what);

@@ -5,6 +5,18 @@
 
 namespace aviary::cli {
 
+CLI::Option* add_sampling_flags(CLI::App& app, SamplerParams& s, std::string& ban) {
+  app.add_option("--temperature,--temp", s.temperature, "sampling temperature; 0 = greedy")->capture_default_str();
+  app.add_option("--top-p", s.top_p, "nucleus sampling mass")->capture_default_str();
+  app.add_option("--top-k", s.top_k, "keep only the k most likely tokens; 0 = off")->capture_default_str();
+  app.add_option("--presence-penalty", s.presence_penalty, "subtracted once a token has appeared")->capture_default_str();
+  app.add_option("--frequency-penalty", s.frequency_penalty, "subtracted per (decayed) occurrence")->capture_default_str();
+  app.add_option("--penalty-decay", s.penalty_decay, "occurrence counts decay by this per token")->capture_default_str();
+  app.add_option("--ban", ban, "token ids never to sample, e.g. 0,11");
+  return app.add_option("--seed", s.seed, "random seed (default: a fresh one); "
+                                          "the same seed repeats a run exactly");
+}
+
 std::vector<int32_t> parse_id_list(const std::string& text, const std::string& what) {
   std::vector<int32_t> ids;
   size_t i = 0;

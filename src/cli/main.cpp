@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   add(aviary::cli::add_detokenize, "detokenize", "Turn token ids back into text");
   add(aviary::cli::add_forward, "forward", "Run tokens through a model and write the raw logits");
   add(aviary::cli::add_generate, "generate", "Continue a prompt, streaming the text");
+  add(aviary::cli::add_chat, "chat", "Chat with a model, keeping its state between turns");
   add(aviary::cli::add_state, "state", "Save, inspect and convert model states");
 
   try {

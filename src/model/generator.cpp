@@ -77,8 +77,11 @@ GenerationResult generate(const Model& model, const Tokenizer& tokenizer, State&
   t0 = std::chrono::steady_clock::now();
   auto emit = [&](const std::string& text) { return text.empty() || on_text(text); };
   bool cancelled = false;
+  std::vector<float> scratch;  // sampling edits its input; `logits` stay the model's own
   while (int32_t(res.tokens.size()) < options.max_tokens) {
-    const int32_t token = sampler.sample(logits);
+    if (options.cancel && options.cancel->load(std::memory_order_relaxed)) { cancelled = true; break; }
+    scratch.assign(logits.begin(), logits.end());
+    const int32_t token = sampler.sample(scratch);
     if (sampler.is_stop_token(token)) { res.stop = StopReason::StopToken; break; }
     if (token == kEndOfTextId && options.stop_at_end_of_text) { res.stop = StopReason::EndOfText; break; }
     res.tokens.push_back(token);
@@ -92,6 +95,7 @@ GenerationResult generate(const Model& model, const Tokenizer& tokenizer, State&
   if (cancelled) res.stop = StopReason::Cancelled;
   else if (res.stop != StopReason::StopString) emit(stops.push(utf8.flush()).text + stops.flush());
   res.generate_seconds = seconds_since(t0);
+  res.logits = std::move(logits);
   return res;
 }
 

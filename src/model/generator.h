@@ -2,6 +2,7 @@
 // streaming output that never splits a UTF-8 character or shows a stop string.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -20,6 +21,11 @@ struct GenerationOptions {
   SamplerParams sampling;
   std::vector<std::string> stop_strings;
   bool stop_at_end_of_text = true;  // token 0 ends the text, as in the official chat
+  // Read before each new token: once true, generation ends with
+  // StopReason::Cancelled. The prompt is always fed whole, so the state
+  // holds the prompt and exactly the tokens generated before the stop. Set it
+  // from another thread or a signal handler (Ctrl-C in `aviary chat`).
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 enum class StopReason { Length, EndOfText, StopToken, StopString, Cancelled };
@@ -31,6 +37,10 @@ struct GenerationResult {
   double prompt_seconds = 0;
   double generate_seconds = 0;
   StopReason stop = StopReason::Length;
+  // The model's logits after the last token fed into the state (the prompt's
+  // last token or the last generated one), before any penalty or ban: what
+  // the next token would be sampled from if the text went on.
+  std::vector<float> logits;
 };
 
 // Throws an Error naming `vocab_path` when the tokenizer cannot be the one
