@@ -43,15 +43,6 @@ nlohmann::json describe(const Model& model) {
   return j;
 }
 
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) b /= 1024, ++u;
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", b, units[u]);
-  return buf;
-}
-
 void print_text(const nlohmann::json& j) {
   std::printf("file:          %s (%s, %s)\n", j["file"].get<std::string>().c_str(),
               j["format"].get<std::string>().c_str(), human_bytes(j["file_size"].get<double>()).c_str());

@@ -17,15 +17,6 @@ namespace aviary::cli {
 
 namespace {
 
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) b /= 1024, ++u;
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", b, units[u]);
-  return buf;
-}
-
 // One line of at most `max_chars` characters: newlines and tabs escaped, cut
 // at a character boundary, invalid UTF-8 replaced.
 std::string preview(const std::string& text, size_t max_chars = 100) {

@@ -27,6 +27,9 @@ Action add_state(CLI::App& app);
 // so the caller can tell whether a seed was given.
 CLI::Option* add_sampling_flags(CLI::App& app, SamplerParams& params, std::string& ban);
 
+// "33.00 KiB": a byte count for people.
+std::string human_bytes(double bytes);
+
 // "1,2,3" or "1 2 3" -> ids; a clear error names the bad item.
 std::vector<int32_t> parse_id_list(const std::string& text, const std::string& what);
 

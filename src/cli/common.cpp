@@ -1,3 +1,4 @@
+#include <cstdio>
 #include <filesystem>
 
 #include "cli/commands.h"
@@ -15,6 +16,15 @@ CLI::Option* add_sampling_flags(CLI::App& app, SamplerParams& s, std::string& ba
   app.add_option("--ban", ban, "token ids never to sample, e.g. 0,11");
   return app.add_option("--seed", s.seed, "random seed (default: a fresh one); "
                                           "the same seed repeats a run exactly");
+}
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) b /= 1024, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u ? "%.2f %s" : "%.0f %s", b, units[u]);
+  return buf;
 }
 
 std::vector<int32_t> parse_id_list(const std::string& text, const std::string& what) {

@@ -40,12 +40,7 @@ class Rwkv5_6 final : public RwkvModel {
   Rwkv5_6(Checkpoint ckpt, ModelConfig config) : RwkvModel(std::move(ckpt), std::move(config)) { load(); }
 
   // S is [H, N, N] indexed [key][value]: the transpose of RWKV-7's.
-  State new_state() const override {
-    const auto& c = config();
-    return layered_state({{"att.x_prev", {c.n_embd}},
-                          {"att.wkv_state", {c.n_head, c.head_size, c.head_size}},
-                          {"ffn.x_prev", {c.n_embd}}});
-  }
+  State new_state() const override { return matrix_state(); }
 
  protected:
   void time_mix(int64_t li, int64_t T, State& state, Workspace& ws) const override;

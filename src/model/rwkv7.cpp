@@ -46,12 +46,7 @@ class Rwkv7 final : public RwkvModel {
   Rwkv7(Checkpoint ckpt, ModelConfig config) : RwkvModel(std::move(ckpt), std::move(config)) { load(); }
 
   // The official x070 state: S is [H, N, N] indexed [value][key].
-  State new_state() const override {
-    const auto& c = config();
-    return layered_state({{"att.x_prev", {c.n_embd}},
-                          {"att.wkv_state", {c.n_head, c.head_size, c.head_size}},
-                          {"ffn.x_prev", {c.n_embd}}});
-  }
+  State new_state() const override { return matrix_state(); }
 
  protected:
   void time_mix(int64_t li, int64_t T, State& state, Workspace& ws) const override;

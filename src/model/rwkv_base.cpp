@@ -34,6 +34,13 @@ State RwkvModel::layered_state(const std::vector<StateTensor>& per_layer) const 
   return State(std::move(t));
 }
 
+State RwkvModel::matrix_state() const {
+  const auto& c = config();
+  return layered_state({{"att.x_prev", {c.n_embd}},
+                        {"att.wkv_state", {c.n_head, c.head_size, c.head_size}},
+                        {"ffn.x_prev", {c.n_embd}}});
+}
+
 void RwkvModel::forward_chunk(std::span<const int32_t> tokens, State& state, float* logits,
                               bool all_positions) const {
   thread_local Workspace ws;

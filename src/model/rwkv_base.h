@@ -32,6 +32,9 @@ class RwkvModel : public Model {
 
   // A state of `per_layer` tensors for every layer, named blocks.N.<name>.
   State layered_state(const std::vector<StateTensor>& per_layer) const;
+  // The RWKV-5.2/6/7 state: att.x_prev [C], att.wkv_state [H, N, N], ffn.x_prev [C]
+  // per layer (how the WKV matrix is indexed is the version's business).
+  State matrix_state() const;
 
   std::deque<std::vector<uint8_t>> owned_;  // materialised non-contiguous tensors
 

@@ -14,7 +14,6 @@ namespace fs = std::filesystem;
 
 const std::string kWorld = "v7_world_L2_C64_V65536_bf16", kTiny = "v7_tiny_L2_C128_V1000_fp32";
 
-std::string model_path(const std::string& name) { return (test::refdata_case(name) / "model.pth").string(); }
 std::string vocab() { return (test::shared_dir() / "vocab" / "rwkv_vocab_v20230424.txt").string(); }
 
 class StateCli : public ::testing::Test {
@@ -23,13 +22,13 @@ class StateCli : public ::testing::Test {
 
   // Saves the state after `prompt` with the World model.
   std::string save(const std::string& prompt, const std::string& name = "s.avst") {
-    const auto r = run_cli({"state", "save", "-m", model_path(kWorld), "--vocab", vocab(), "-p", prompt, "-o", path(name)});
+    const auto r = run_cli({"state", "save", "-m", test::case_model_path(kWorld), "--vocab", vocab(), "-p", prompt, "-o", path(name)});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return path(name);
   }
   // Runs forward on the World model and returns the logits file's bytes.
   std::string forward(const std::vector<std::string>& state_args) {
-    std::vector<std::string> args = {"forward", "-m", model_path(kWorld), "--tokens", "510,3158", "--logits-out",
+    std::vector<std::string> args = {"forward", "-m", test::case_model_path(kWorld), "--tokens", "510,3158", "--logits-out",
                                      path("logits")};
     args.insert(args.end(), state_args.begin(), state_args.end());
     const auto r = run_cli(args);
@@ -73,7 +72,7 @@ TEST_F(StateCli, SaveThenInfoShowsModelTokensAndText) {
 
 TEST_F(StateCli, ForwardFromAStateFileMatchesTheRawState) {
   const std::string file = save("Hello");
-  const auto r = run_cli({"state", "convert", file, path("raw.f32"), "-m", model_path(kWorld), "--to", "raw"});
+  const auto r = run_cli({"state", "convert", file, path("raw.f32"), "-m", test::case_model_path(kWorld), "--to", "raw"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(fs::file_size(path("raw.f32")), 2u * (64 + 64 * 64 + 64) * 4);
   const std::string from_file = forward({"--state", file});
@@ -83,9 +82,9 @@ TEST_F(StateCli, ForwardFromAStateFileMatchesTheRawState) {
 
 TEST_F(StateCli, ConvertsTheOfficialRawStateBothWays) {
   const auto official = test::refdata_case(kWorld) / "state_prefix.bin";
-  auto r = run_cli({"state", "convert", official.string(), path("a.avst"), "-m", model_path(kWorld), "--to", "aviary"});
+  auto r = run_cli({"state", "convert", official.string(), path("a.avst"), "-m", test::case_model_path(kWorld), "--to", "aviary"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  r = run_cli({"state", "convert", path("a.avst"), path("back.f32"), "-m", model_path(kWorld), "--to", "raw"});
+  r = run_cli({"state", "convert", path("a.avst"), path("back.f32"), "-m", test::case_model_path(kWorld), "--to", "raw"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(test::read_bytes(path("back.f32")), test::read_bytes(official));
   EXPECT_EQ(forward({"--state", path("a.avst")}), forward({"--state-in-f32", official.string()}));
@@ -101,14 +100,14 @@ TEST_F(StateCli, StateTuneFileThroughForwardAndConvert) {
   write_pth(path("tune.pth"), {{"blocks.0.att.time_state", DType::F32, {2, 64, 64}, bytes},
                                {"blocks.1.att.time_state", DType::F32, {2, 64, 64}, bytes}});
   auto run_tiny = [&](const std::vector<std::string>& extra) {
-    std::vector<std::string> args = {"forward", "-m", model_path(kTiny), "--tokens", "1,2,3", "--logits-out",
+    std::vector<std::string> args = {"forward", "-m", test::case_model_path(kTiny), "--tokens", "1,2,3", "--logits-out",
                                      path("tl")};
     args.insert(args.end(), extra.begin(), extra.end());
     const auto r = run_cli(args);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return test::read_bytes(path("tl"));
   };
-  const auto r = run_cli({"state", "convert", path("tune.pth"), path("tune.f32"), "-m", model_path(kTiny), "--to", "raw"});
+  const auto r = run_cli({"state", "convert", path("tune.pth"), path("tune.f32"), "-m", test::case_model_path(kTiny), "--to", "raw"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto raw = test::read_floats(path("tune.f32"));
   ASSERT_EQ(raw.size(), 2u * (128 + 2 * 64 * 64 + 128));
@@ -120,15 +119,15 @@ TEST_F(StateCli, StateTuneFileThroughForwardAndConvert) {
 
 TEST_F(StateCli, GenerateStartsFromAState) {
   const std::string file = save("User: hi\n\nAssistant:");
-  const auto r = run_cli({"generate", "-m", model_path(kWorld), "--vocab", vocab(), "--state", file, "-p", " ok",
+  const auto r = run_cli({"generate", "-m", test::case_model_path(kWorld), "--vocab", vocab(), "--state", file, "-p", " ok",
                           "-n", "4", "--temperature", "0"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // A state of the tiny model is refused by the World model.
   const auto official = (test::refdata_case(kTiny) / "state_prefix.bin").string();
-  ASSERT_EQ(run_cli({"state", "convert", official, path("tiny.avst"), "-m", model_path(kTiny), "--to", "aviary"})
+  ASSERT_EQ(run_cli({"state", "convert", official, path("tiny.avst"), "-m", test::case_model_path(kTiny), "--to", "aviary"})
                 .exit_code,
             0);
-  const auto other = run_cli({"generate", "-m", model_path(kWorld), "--vocab", vocab(), "--state", path("tiny.avst"),
+  const auto other = run_cli({"generate", "-m", test::case_model_path(kWorld), "--vocab", vocab(), "--state", path("tiny.avst"),
                               "-p", "x"});
   EXPECT_EQ(other.exit_code, 1);
   EXPECT_HAS(other.err, "n_embd: expected 64, found 128");
@@ -137,17 +136,17 @@ TEST_F(StateCli, GenerateStartsFromAState) {
 TEST_F(StateCli, ErrorsExitNonZeroWithAMessage) {
   const std::string file = save("Hello");
   // A state of another model.
-  auto r = run_cli({"forward", "-m", model_path(kTiny), "--tokens", "1", "--logits-out", path("l"), "--state", file});
+  auto r = run_cli({"forward", "-m", test::case_model_path(kTiny), "--tokens", "1", "--logits-out", path("l"), "--state", file});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_HAS(r.err, "aviary: error: " + file);
   EXPECT_HAS(r.err, "n_embd: expected 128, found 64");
   // Both kinds of initial state at once.
-  r = run_cli({"forward", "-m", model_path(kWorld), "--tokens", "1", "--logits-out", path("l"), "--state", file,
+  r = run_cli({"forward", "-m", test::case_model_path(kWorld), "--tokens", "1", "--logits-out", path("l"), "--state", file,
                "--state-in-f32", path("x")});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_HAS(r.err, "excludes");
   // Not a state file.
-  r = run_cli({"state", "info", model_path(kWorld)});
+  r = run_cli({"state", "info", test::case_model_path(kWorld)});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_HAS(r.err, "not an Aviary state file");
   // A damaged one.
@@ -158,16 +157,16 @@ TEST_F(StateCli, ErrorsExitNonZeroWithAMessage) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_HAS(r.err, "CRC-32 mismatch");
   // No text, no subcommand, a bad --to, an unwritable output.
-  r = run_cli({"state", "save", "-m", model_path(kWorld), "--vocab", vocab(), "-o", path("o")});
+  r = run_cli({"state", "save", "-m", test::case_model_path(kWorld), "--vocab", vocab(), "-o", path("o")});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_HAS(r.err, "give the text with -p or -f");
   EXPECT_EQ(run_cli({"state"}).exit_code, 2);
-  EXPECT_EQ(run_cli({"state", "convert", file, path("o"), "-m", model_path(kWorld), "--to", "npy"}).exit_code, 2);
-  r = run_cli({"state", "save", "-m", model_path(kWorld), "--vocab", vocab(), "-p", "Hi", "-o", path("no/such/dir")});
+  EXPECT_EQ(run_cli({"state", "convert", file, path("o"), "-m", test::case_model_path(kWorld), "--to", "npy"}).exit_code, 2);
+  r = run_cli({"state", "save", "-m", test::case_model_path(kWorld), "--vocab", vocab(), "-p", "Hi", "-o", path("no/such/dir")});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_HAS(r.err, "cannot create");
   // Converting a state file "to aviary" again.
-  r = run_cli({"state", "convert", file, path("o"), "-m", model_path(kWorld), "--to", "aviary"});
+  r = run_cli({"state", "convert", file, path("o"), "-m", test::case_model_path(kWorld), "--to", "aviary"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_HAS(r.err, "already an Aviary state file");
 }

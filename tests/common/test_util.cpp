@@ -1,5 +1,7 @@
 #include "common/test_util.h"
 
+#include "util/error.h"
+
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,6 +24,21 @@ fs::path shared_dir() {
 }
 
 fs::path refdata_case(const std::string& name) { return shared_dir() / "refdata" / name; }
+
+std::string case_model_path(const std::string& name) { return (refdata_case(name) / "model.pth").string(); }
+
+std::vector<int32_t> case_tokens(const std::string& name) {
+  return read_json(refdata_case(name) / "manifest.json")["tokens"].get<std::vector<int32_t>>();
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
 
 std::string read_bytes(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,11 @@ namespace aviary::test {
 // ../shared beside the checkout, or $AVIARY_SHARED when set.
 std::filesystem::path shared_dir();
 std::filesystem::path refdata_case(const std::string& name);  // shared/refdata/<name>
+std::string case_model_path(const std::string& name);          // .../<name>/model.pth
+std::vector<int32_t> case_tokens(const std::string& name);     // the manifest's token ids
+
+// The message of the aviary::Error that `f` throws, or "(no error)".
+std::string error_of(const std::function<void()>& f);
 nlohmann::json read_json(const std::filesystem::path& path);
 std::vector<float> read_floats(const std::filesystem::path& path);
 

@@ -15,9 +15,9 @@
 namespace aviary {
 namespace {
 
-namespace fs = std::filesystem;
+using test::case_tokens;
 
-fs::path case_model(const std::string& name) { return test::refdata_case(name) / "model.pth"; }
+namespace fs = std::filesystem;
 
 // A rewritten copy of a checkpoint: each tensor may be edited, dropped
 // (return false) or converted; owned bytes live in `store`.
@@ -48,10 +48,6 @@ std::vector<float> run_all(const std::string& path, const std::vector<int32_t>& 
   return logits;
 }
 
-std::vector<int32_t> case_tokens(const std::string& name) {
-  return test::read_json(test::refdata_case(name) / "manifest.json")["tokens"].get<std::vector<int32_t>>();
-}
-
 std::string load_error(const std::string& path) {
   try {
     load_model(path);
@@ -65,7 +61,7 @@ TEST(Load, Fp16CopyOfBf16ModelGivesTheSameLogits) {
   // Every bf16 value of these weights is exactly representable in fp16, so
   // the fp16 file must reproduce the bf16 reference to fp32 rounding.
   const std::string name = "v7_tiny_L2_C128_V1000_bf16";
-  const Checkpoint src = Checkpoint::open(case_model(name).string());
+  const Checkpoint src = Checkpoint::open(test::case_model_path(name));
   Rewriter rw;
   for (const auto& t : src.tensors()) rw.add(t, DType::F16);
   test::TempDir tmp;
@@ -77,9 +73,9 @@ TEST(Load, Fp16CopyOfBf16ModelGivesTheSameLogits) {
 
 TEST(Load, SafetensorsAndReorderedPthGiveIdenticalLogits) {
   const std::string name = "v7_tiny_L2_C128_V1000_fp32";
-  const Checkpoint src = Checkpoint::open(case_model(name).string());
+  const Checkpoint src = Checkpoint::open(test::case_model_path(name));
   const auto tokens = case_tokens(name);
-  const auto want = run_all(case_model(name).string(), tokens);
+  const auto want = run_all(test::case_model_path(name), tokens);
   std::vector<TensorData> tensors;
   for (const auto& t : src.tensors()) tensors.push_back(tensor_data(t));
   test::TempDir tmp;
@@ -94,7 +90,7 @@ TEST(Load, SafetensorsAndReorderedPthGiveIdenticalLogits) {
 // Writes a copy of a case's checkpoint with `edit` applied to the tensor list.
 std::string damaged_copy(const test::TempDir& tmp, const std::function<void(Rewriter&, const TensorView&)>& edit,
                          const std::string& name = "v7_tiny_L2_C128_V1000_fp32") {
-  const Checkpoint src = Checkpoint::open(case_model(name).string());
+  const Checkpoint src = Checkpoint::open(test::case_model_path(name));
   Rewriter rw;
   for (const auto& t : src.tensors()) edit(rw, t);
   const auto path = (tmp / "damaged.pth").string();
@@ -108,7 +104,7 @@ TEST(Load, LayerZeroValueResidualTensorsAreNotNeeded) {
     if (t.name.rfind("blocks.0.att.v", 0) != 0 || t.name.find("weight") != std::string::npos) rw.add(t, t.dtype);
   });
   const auto tokens = case_tokens("v7_tiny_L2_C128_V1000_fp32");
-  EXPECT_EQ(run_all(path, tokens), run_all(case_model("v7_tiny_L2_C128_V1000_fp32").string(), tokens));
+  EXPECT_EQ(run_all(path, tokens), run_all(test::case_model_path("v7_tiny_L2_C128_V1000_fp32"), tokens));
 }
 
 TEST(LoadErrors, MissingTensorIsNamed) {

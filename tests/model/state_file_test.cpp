@@ -20,26 +20,14 @@
 namespace aviary {
 namespace {
 
+using test::case_tokens;
+using test::error_of;
+
 namespace fs = std::filesystem;
 
 const std::string kFp32 = "v7_tiny_L2_C128_V1000_fp32", kBf16 = "v7_tiny_L2_C128_V1000_bf16";
 
-std::string model_path(const std::string& name) { return (test::refdata_case(name) / "model.pth").string(); }
-
-std::vector<int32_t> case_tokens(const std::string& name) {
-  return test::read_json(test::refdata_case(name) / "manifest.json")["tokens"].get<std::vector<int32_t>>();
-}
-
 std::vector<float> floats(const State& s) { return {s.raw().begin(), s.raw().end()}; }
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 #define EXPECT_HAS(msg, part) EXPECT_NE((msg).find(part), std::string::npos) << (msg)
 
@@ -52,7 +40,7 @@ struct Prefixed {
 };
 
 Prefixed run_prefix(const std::string& name) {
-  auto model = load_model(model_path(name));
+  auto model = load_model(test::case_model_path(name));
   auto tokens = case_tokens(name);
   const size_t P = tokens.size() / 2;
   State state = model->new_state();
@@ -130,11 +118,11 @@ TEST(StateFile, InfoDescribesTheHeaderWithoutAModel) {
 }
 
 TEST(StateFile, FingerprintIsStableAcrossFormatsAndKeyOrder) {
-  const auto fp32 = load_model(model_path(kFp32));
+  const auto fp32 = load_model(test::case_model_path(kFp32));
   const std::string fp = model_fingerprint(*fp32);
   EXPECT_EQ(fp.size(), 16u);
-  EXPECT_EQ(model_fingerprint(*load_model(model_path(kFp32))), fp);
-  EXPECT_NE(model_fingerprint(*load_model(model_path(kBf16))), fp);
+  EXPECT_EQ(model_fingerprint(*load_model(test::case_model_path(kFp32))), fp);
+  EXPECT_NE(model_fingerprint(*load_model(test::case_model_path(kBf16))), fp);
 
   std::vector<TensorData> tensors;
   for (const auto& t : fp32->checkpoint().tensors()) tensors.push_back(tensor_data(t));
@@ -158,10 +146,10 @@ TEST(StateFile, OtherDimensionsAreRefusedNamingExpectedAndFound) {
   test::TempDir tmp;
   const auto path = (tmp / "world.avst").string();
   save_state_file(path, *world.model, world.state);
-  const auto tiny = load_model(model_path(kFp32));
+  const auto tiny = load_model(test::case_model_path(kFp32));
   const std::string msg = error_of([&] { load_state_file(path, *tiny); });
   EXPECT_HAS(msg, path);
-  EXPECT_HAS(msg, model_path(kFp32));
+  EXPECT_HAS(msg, test::case_model_path(kFp32));
   EXPECT_HAS(msg, "n_embd: expected 128, found 64");
   EXPECT_HAS(msg, "n_head: expected 2, found 1");
   EXPECT_HAS(msg, "vocab_size: expected 1000, found 65536");
@@ -174,7 +162,7 @@ TEST(StateFile, OtherArchitectureIsRefused) {
   test::TempDir tmp;
   const auto path = (tmp / "v6.avst").string();
   save_state_file(path, *v6.model, v6.state);
-  const auto v7 = load_model(model_path(kFp32));
+  const auto v7 = load_model(test::case_model_path(kFp32));
   const std::string msg = error_of([&] { load_state_file(path, *v7, {.allow_other_weights = true}); });
   EXPECT_HAS(msg, "architecture: expected RWKV-7 (x070), found RWKV-6 (x060)");
 }
@@ -184,7 +172,7 @@ TEST(StateFile, OtherWeightsOfTheSameShapeNeedTheFlag) {
   test::TempDir tmp;
   const auto path = (tmp / "fp32.avst").string();
   save_state_file(path, *p.model, p.state);
-  const auto bf16 = load_model(model_path(kBf16));
+  const auto bf16 = load_model(test::case_model_path(kBf16));
   const std::string msg = error_of([&] { load_state_file(path, *bf16); });
   EXPECT_HAS(msg, path);
   EXPECT_HAS(msg, "other weights");
@@ -197,7 +185,7 @@ TEST(StateFile, OtherWeightsOfTheSameShapeNeedTheFlag) {
 TEST(StateFile, SavingAStateOfAnotherModelIsRefused) {
   // (A State does not know its model: only its layout can be checked.)
   Prefixed v4 = run_prefix("v4_tiny_L2_C128_V1000_fp32");
-  const auto v7 = load_model(model_path(kFp32));
+  const auto v7 = load_model(test::case_model_path(kFp32));
   test::TempDir tmp;
   const auto path = (tmp / "x.avst").string();
   EXPECT_HAS(error_of([&] { save_state_file(path, *v7, v4.state); }), "does not have the layout");

@@ -17,20 +17,8 @@
 namespace aviary {
 namespace {
 
-std::string model_path(const std::string& name) { return (test::refdata_case(name) / "model.pth").string(); }
-
-std::vector<int32_t> case_tokens(const std::string& name) {
-  return test::read_json(test::refdata_case(name) / "manifest.json")["tokens"].get<std::vector<int32_t>>();
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::case_tokens;
+using test::error_of;
 
 #define EXPECT_HAS(msg, part) EXPECT_NE((msg).find(part), std::string::npos) << (msg)
 
@@ -97,7 +85,7 @@ class StateTune : public ::testing::TestWithParam<TuneCase> {};
 
 TEST_P(StateTune, ChangesTheOutputExactlyAsTheOfficialRawState) {
   const auto& c = GetParam();
-  const auto model = load_model(model_path(c.model));
+  const auto model = load_model(test::case_model_path(c.model));
   const auto tokens = case_tokens(c.model);
   const TuneFile tune(model->config(), c.dtype, 1234);
   test::TempDir tmp;
@@ -127,7 +115,7 @@ INSTANTIATE_TEST_SUITE_P(Versions, StateTune,
 TEST(StateTuneMerged, AModelWithMergedTimeStateIsItsOwnInitialState) {
   // RWKV-PEFT's merge_state.py adds the time_state tensors to the model file.
   const std::string name = "v7_tiny_L2_C128_V1000_fp32";
-  const auto base = load_model(model_path(name));
+  const auto base = load_model(test::case_model_path(name));
   const TuneFile tune(base->config(), DType::BF16, 99);
   std::vector<TensorData> tensors = tune.tensors;
   for (const auto& t : base->checkpoint().tensors()) tensors.push_back(tensor_data(t));
@@ -144,7 +132,7 @@ TEST(StateTuneMerged, AModelWithMergedTimeStateIsItsOwnInitialState) {
 // A tune file for the v7 tiny model, edited by `edit` before writing.
 std::string tune_error(const std::function<void(std::vector<TensorData>&)>& edit,
                        const std::string& name = "v7_tiny_L2_C128_V1000_fp32") {
-  const auto model = load_model(model_path(name));
+  const auto model = load_model(test::case_model_path(name));
   TuneFile tune(model->config(), DType::F32, 7);
   edit(tune.tensors);
   test::TempDir tmp;
@@ -176,13 +164,13 @@ TEST(StateTuneErrors, AFileForADeeperModelIsRefused) {
 }
 
 TEST(StateTuneErrors, AFileWithoutTimeStateIsRefused) {
-  const auto model = load_model(model_path("v7_tiny_L2_C128_V1000_fp32"));
-  const std::string msg = error_of([&] { load_initial_state(model_path("v7_tiny_L2_C128_V1000_fp32"), *model); });
+  const auto model = load_model(test::case_model_path("v7_tiny_L2_C128_V1000_fp32"));
+  const std::string msg = error_of([&] { load_initial_state(test::case_model_path("v7_tiny_L2_C128_V1000_fp32"), *model); });
   EXPECT_HAS(msg, "no 'blocks.N.att.time_state' tensors");
 }
 
 TEST(StateTuneErrors, Rwkv4HasNoTunableState) {
-  const auto model = load_model(model_path("v4_tiny_L2_C128_V1000_fp32"));
+  const auto model = load_model(test::case_model_path("v4_tiny_L2_C128_V1000_fp32"));
   test::TempDir tmp;
   const std::vector<float> zeros(2 * 64 * 64);
   const auto path = (tmp / "state.pth").string();
@@ -192,7 +180,7 @@ TEST(StateTuneErrors, Rwkv4HasNoTunableState) {
 }
 
 TEST(StateTuneErrors, ARawFloatFileIsPointedToStateInF32) {
-  const auto model = load_model(model_path("v7_tiny_L2_C128_V1000_fp32"));
+  const auto model = load_model(test::case_model_path("v7_tiny_L2_C128_V1000_fp32"));
   const auto raw = (test::refdata_case("v7_tiny_L2_C128_V1000_fp32") / "state_prefix.bin").string();
   const std::string msg = error_of([&] { load_initial_state(raw, *model); });
   EXPECT_HAS(msg, raw);

@@ -14,14 +14,7 @@
 namespace aviary {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 // Lines 1..256: one token per byte (id = byte + 1), as in the World file.
 std::string byte_lines() {
