@@ -78,15 +78,7 @@ TEST_P(ForwardCli, InfoReportsDimensions) {
   EXPECT_NE(text.out.find("RWKV-" + generation.substr(1)), std::string::npos) << text.out;
 }
 
-std::vector<std::string> all_cases() {
-  std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(test::shared_dir() / "refdata"))
-    if (fs::exists(e.path() / "manifest.json")) names.push_back(e.path().filename().string());
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-INSTANTIATE_TEST_SUITE_P(AllCases, ForwardCli, ::testing::ValuesIn(all_cases()),
+INSTANTIATE_TEST_SUITE_P(AllCases, ForwardCli, ::testing::ValuesIn(test::refdata_cases()),
                          [](const auto& info) { return info.param; });
 
 TEST(TokenizeCli, EveryOfficialVectorThroughTheCommand) {

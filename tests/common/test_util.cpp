@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -24,6 +25,14 @@ fs::path shared_dir() {
 }
 
 fs::path refdata_case(const std::string& name) { return shared_dir() / "refdata" / name; }
+
+std::vector<std::string> refdata_cases() {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(shared_dir() / "refdata"))
+    if (fs::exists(e.path() / "manifest.json")) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
 
 std::string case_model_path(const std::string& name) { return (refdata_case(name) / "model.pth").string(); }
 

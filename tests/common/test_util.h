@@ -16,6 +16,8 @@ namespace aviary::test {
 // ../shared beside the checkout, or $AVIARY_SHARED when set.
 std::filesystem::path shared_dir();
 std::filesystem::path refdata_case(const std::string& name);  // shared/refdata/<name>
+// Every model case in shared/refdata (a directory with a manifest.json), sorted.
+std::vector<std::string> refdata_cases();
 std::string case_model_path(const std::string& name);          // .../<name>/model.pth
 std::vector<int32_t> case_tokens(const std::string& name);     // the manifest's token ids
 

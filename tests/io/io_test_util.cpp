@@ -10,14 +10,6 @@ namespace aviary::test {
 
 namespace fs = std::filesystem;
 
-std::vector<std::string> refdata_cases() {
-  std::vector<std::string> cases;
-  for (const auto& entry : fs::directory_iterator(shared_dir() / "refdata"))
-    if (fs::exists(entry.path() / "model.pth")) cases.push_back(entry.path().filename().string());
-  std::sort(cases.begin(), cases.end());
-  return cases;
-}
-
 fs::path small_pth() { return refdata_case("v4_tiny_L2_C128_V1000_bf16") / "model.pth"; }
 
 std::string expect_error(const std::function<void()>& fn,

@@ -17,9 +17,6 @@
 
 namespace aviary::test {
 
-// Every refdata case directory that has a model.pth, sorted.
-std::vector<std::string> refdata_cases();
-
 // The checkpoint used for the damaged-copy tests (small, bf16).
 std::filesystem::path small_pth();
 

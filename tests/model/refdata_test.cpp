@@ -199,20 +199,11 @@ TEST_P(Refdata, IrregularChunksMatchWholeSequence) {
             state_tolerance(c_));
 }
 
-// Every model case in shared/refdata (a directory with a manifest.json).
-std::vector<std::string> all_cases() {
-  std::vector<std::string> names;
-  for (const auto& e : std::filesystem::directory_iterator(test::shared_dir() / "refdata"))
-    if (std::filesystem::exists(e.path() / "manifest.json")) names.push_back(e.path().filename().string());
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-INSTANTIATE_TEST_SUITE_P(AllCases, Refdata, ::testing::ValuesIn(all_cases()),
+INSTANTIATE_TEST_SUITE_P(AllCases, Refdata, ::testing::ValuesIn(test::refdata_cases()),
                          [](const auto& info) { return info.param; });
 
 TEST(RefdataCoverage, EveryGenerationIsPresent) {
-  const auto names = all_cases();
+  const auto names = test::refdata_cases();
   for (const char* prefix : {"v4_", "v5_", "v6_", "v7_"})
     EXPECT_TRUE(std::any_of(names.begin(), names.end(), [&](const std::string& n) { return n.rfind(prefix, 0) == 0; }))
         << prefix;

@@ -76,15 +76,7 @@ TEST_P(StateFileRoundTrip, SaveLoadContinueIsBitwiseTheSameAsNeverStopping) {
   EXPECT_EQ(floats(loaded), floats(p.state));
 }
 
-std::vector<std::string> all_cases() {
-  std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(test::shared_dir() / "refdata"))
-    if (fs::exists(e.path() / "manifest.json")) names.push_back(e.path().filename().string());
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-INSTANTIATE_TEST_SUITE_P(AllCases, StateFileRoundTrip, ::testing::ValuesIn(all_cases()),
+INSTANTIATE_TEST_SUITE_P(AllCases, StateFileRoundTrip, ::testing::ValuesIn(test::refdata_cases()),
                          [](const auto& info) { return info.param; });
 
 TEST(StateFile, InfoDescribesTheHeaderWithoutAModel) {
