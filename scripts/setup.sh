@@ -8,7 +8,11 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev zlib1g-dev libhwy-dev libreadline-dev
   tmux
+  libcpp-httplib-dev libhiredis-dev libssl-dev redis-server
 )
+# The server tests drive `aviary serve` with the official `openai` npm client;
+# Node.js is usually there already (from NodeSource), otherwise Debian's.
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
