@@ -16,6 +16,8 @@ const char* storage_class(DType t) {
     case DType::F32: return "FloatStorage";
     case DType::F16: return "HalfStorage";
     case DType::BF16: return "BFloat16Storage";
+    case DType::Q8_0: case DType::Q4_0: case DType::Q4_K:
+      break;  // torch has no block-quantized storage; callers refuse these earlier
   }
   return "?";
 }

@@ -14,6 +14,8 @@ const char* safetensors_dtype(DType t) {
     case DType::F32: return "F32";
     case DType::F16: return "F16";
     case DType::BF16: return "BF16";
+    case DType::Q8_0: case DType::Q4_0: case DType::Q4_K:
+      break;  // safetensors has no block-quantized types; callers refuse these earlier
   }
   return "?";
 }

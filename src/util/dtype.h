@@ -10,15 +10,47 @@
 
 namespace aviary {
 
-enum class DType : uint8_t { F32, F16, BF16 };
+// F32/F16/BF16 are plain element types. The others are llama.cpp's (GGML)
+// block-quantized layouts: a row is a sequence of blocks, each holding
+// dtype_block_elems() values in dtype_block_bytes() bytes
+// (Q8_0: fp16 scale + 32 int8; Q4_0: fp16 scale + 32 4-bit;
+// Q4_K: 256-value super-block with fp16 scale/min and 6-bit sub-scales).
+enum class DType : uint8_t { F32, F16, BF16, Q8_0, Q4_0, Q4_K };
 
-constexpr size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
+constexpr bool dtype_is_quantized(DType t) { return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K; }
+
+constexpr int64_t dtype_block_elems(DType t) {
+  return t == DType::Q4_K ? 256 : dtype_is_quantized(t) ? 32 : 1;
+}
+
+constexpr size_t dtype_block_bytes(DType t) {
+  switch (t) {
+    case DType::F32: return 4;
+    case DType::F16: case DType::BF16: return 2;
+    case DType::Q8_0: return 34;
+    case DType::Q4_0: return 18;
+    case DType::Q4_K: return 144;
+  }
+  return 0;
+}
+
+// Bytes per element of a plain element type (not meaningful for block types:
+// use dtype_bytes()).
+constexpr size_t dtype_size(DType t) { return dtype_block_bytes(t); }
+
+// Bytes of `n` consecutive values (n a multiple of the block size).
+constexpr size_t dtype_bytes(DType t, int64_t n) {
+  return size_t(n / dtype_block_elems(t)) * dtype_block_bytes(t);
+}
 
 constexpr std::string_view dtype_name(DType t) {
   switch (t) {
     case DType::F32: return "f32";
     case DType::F16: return "f16";
     case DType::BF16: return "bf16";
+    case DType::Q8_0: return "q8_0";
+    case DType::Q4_0: return "q4_0";
+    case DType::Q4_K: return "q4_k";
   }
   return "?";
 }
@@ -69,7 +101,7 @@ inline uint16_t f32_to_f16(float f) {
   return uint16_t(sign | ((r - 0x38000000u) >> 13));
 }
 
-// Reads element i of a contiguous buffer of the given type as fp32.
+// Reads element i of a contiguous buffer of a plain element type as fp32.
 inline float load_as_f32(const void* base, DType t, size_t i) {
   switch (t) {
     case DType::F32: {
@@ -87,6 +119,8 @@ inline float load_as_f32(const void* base, DType t, size_t i) {
       std::memcpy(&h, static_cast<const char*>(base) + 2 * i, 2);
       return bf16_to_f32(h);
     }
+    case DType::Q8_0: case DType::Q4_0: case DType::Q4_K:
+      break;  // block types are decoded a block at a time (ops/quant.h), not per element
   }
   return 0.f;
 }
