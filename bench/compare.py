@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Runs Aviary and peer engines on the same model files, alternating, and prints
+the tokens/s of each and Aviary's ratio to each peer, per model and test.
+
+Every engine is a command that prints llama-bench's `-o jsonl` records (one
+JSON object per test, with n_prompt, n_gen, n_threads, avg_ts, samples_ts):
+`aviary bench --json` and llama.cpp's `llama-bench -o jsonl` both do. The
+engines take turns (round 1: aviary, peer, ...; round 2: the same again) so
+that slow drifts of a noisy machine hit all of them alike, and the reported
+figure is the median over every sample of every round.
+
+Example (peers are built from their public sources, outside this repository):
+
+  bench/compare.py --aviary build/release/aviary \\
+      --llama-bench ../peers/llama.cpp/build/bin/llama-bench \\
+      --model 0.1B-q8_0=/tmp/m/0.1B-q8_0.gguf --model 0.1B-f16=/tmp/m/0.1B-f16.gguf \\
+      -p 512 -n 128 -t 2 -r 3 --rounds 2
+
+Other peers: --peer NAME='COMMAND' where COMMAND may use {model} {p} {n} {t} {r}
+and prints the same jsonl fields. --markdown prints the table as Markdown.
+Standard library only.
+"""
+
+import argparse
+import json
+import shlex
+import statistics
+import subprocess
+import sys
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--aviary", required=True, help="path of the aviary executable")
+    ap.add_argument("--llama-bench", help="path of llama.cpp's llama-bench")
+    ap.add_argument("--peer", action="append", default=[], metavar="NAME=COMMAND",
+                    help="another engine: a command template printing llama-bench jsonl")
+    ap.add_argument("--model", action="append", required=True, metavar="LABEL=PATH",
+                    help="a model file every engine runs (repeatable)")
+    ap.add_argument("-p", type=int, default=512, help="prompt tokens (pp test; 0 = skip)")
+    ap.add_argument("-n", type=int, default=128, help="generated tokens (tg test; 0 = skip)")
+    ap.add_argument("-t", type=int, default=2, help="threads for every engine")
+    ap.add_argument("-r", type=int, default=3, help="repetitions per engine run")
+    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds per model")
+    ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    ap.add_argument("--json-out", help="also write every record to this jsonl file")
+    return ap.parse_args(argv)
+
+
+def split_label(spec, what):
+    if "=" not in spec:
+        sys.exit(f"compare.py: {what} '{spec}' must be LABEL=VALUE")
+    label, value = spec.split("=", 1)
+    return label, value
+
+
+def engine_commands(args):
+    """(name, template) pairs; templates use {model} {p} {n} {t} {r}."""
+    engines = [("aviary", f"{shlex.quote(args.aviary)} bench -m {{model}} -p {{p}} -n {{n}} -t {{t}} -r {{r}} --json")]
+    if args.llama_bench:
+        engines.append(("llama.cpp", f"{shlex.quote(args.llama_bench)} -m {{model}} -p {{p}} -n {{n}} -t {{t}} "
+                                     f"-r {{r}} -o jsonl"))
+    for spec in args.peer:
+        engines.append(split_label(spec, "--peer"))
+    return engines
+
+
+def run_engine(template, model, args):
+    cmd = template.format(model=shlex.quote(model), p=args.p, n=args.n, t=args.t, r=args.r)
+    proc = subprocess.run(cmd, shell=True, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"`{cmd}` failed with status {proc.returncode}:\n{proc.stderr[-2000:]}")
+    records = []
+    for line in proc.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            records.append(json.loads(line))
+    if not records:
+        raise RuntimeError(f"`{cmd}` printed no jsonl records:\n{proc.stdout[-2000:]}")
+    return records
+
+
+def test_name(rec):
+    if rec.get("n_prompt", 0) > 0 and rec.get("n_gen", 0) == 0:
+        return f"pp{rec['n_prompt']}"
+    if rec.get("n_gen", 0) > 0 and rec.get("n_prompt", 0) == 0:
+        return f"tg{rec['n_gen']}"
+    return f"pp{rec.get('n_prompt', 0)}+tg{rec.get('n_gen', 0)}"
+
+
+def collect(args):
+    engines = engine_commands(args)
+    samples = {}  # (model, test, engine) -> [tokens/s]
+    extras = {}   # (model, test) -> aviary's own fields
+    all_records = []
+    for spec in args.model:
+        label, path = split_label(spec, "--model")
+        for rnd in range(args.rounds):
+            for name, template in engines:
+                print(f"compare: {label} round {rnd + 1}/{args.rounds}: {name}", file=sys.stderr, flush=True)
+                for rec in run_engine(template, path, args):
+                    key = (label, test_name(rec), name)
+                    samples.setdefault(key, []).extend(rec.get("samples_ts") or [rec["avg_ts"]])
+                    if name == "aviary":
+                        extras[(label, test_name(rec))] = rec
+                    all_records.append({"engine": name, "model_label": label, "round": rnd + 1, **rec})
+    return engines, samples, extras, all_records
+
+
+def print_table(args, engines, samples, extras):
+    peers = [name for name, _ in engines if name != "aviary"]
+    header = ["model", "test", "aviary t/s"] + [f"{p} t/s" for p in peers] + [f"ratio vs {p}" for p in peers]
+    header += ["GB/s", "of membw"]
+    rows = []
+    for label, test in sorted({(m, t) for (m, t, _) in samples}, key=lambda k: (k[0], k[1])):
+        med = {name: statistics.median(samples[(label, test, name)])
+               for name, _ in engines if (label, test, name) in samples}
+        av = med.get("aviary")
+        row = [label, test, f"{av:.1f}" if av else "-"]
+        row += [f"{med[p]:.1f}" if p in med else "-" for p in peers]
+        row += [f"{av / med[p]:.2f}x" if av and med.get(p) else "-" for p in peers]
+        ext = extras.get((label, test), {})
+        gbs, frac = ext.get("aviary_gbs"), ext.get("aviary_membw_fraction")
+        row += [f"{gbs:.1f}" if gbs and test.startswith("tg") else "-",
+                f"{100 * frac:.0f}%" if frac and test.startswith("tg") else "-"]
+        rows.append(row)
+    if args.markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
+        for r in rows:
+            print("| " + " | ".join(r) + " |")
+        return
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    for r in [header] + rows:
+        print("  ".join(c.rjust(w) for c, w in zip(r, widths)))
+
+
+def main(argv):
+    args = parse_args(argv)
+    try:
+        engines, samples, extras, records = collect(args)
+    except RuntimeError as e:
+        sys.exit(f"compare.py: {e}")
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            for rec in records:
+                f.write(json.dumps(rec) + "\n")
+    print(f"threads {args.t}, {args.rounds} alternating rounds x {args.r} repetitions; median tokens/s")
+    print_table(args, engines, samples, extras)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
