@@ -1,15 +1,19 @@
 // Kernel micro-benchmarks: the plain scalar reference against the SIMD kernels
 // (the best variant this CPU runs, or AVIARY_SIMD), on 1 and 2 threads.
-//   GEMV (T = 1):  bytes_per_second = weight bytes read per second
+//   GEMV (T = 1):  bytes_per_second = weight bytes read per second (stored
+//                  size: q4_0 is 4.5 bits a weight), flops as for GEMM
 //   GEMM (T = 64): flops = multiply-adds x 2 per second
+//   (weight types f32, f16, bf16, q8_0, q4_0, q4_k: dtype 0..5)
 //   Wkv7, Wkv5 (H heads of 64, T tokens): tokens per second
 // Run: build/release/bench/kernels_bench [--benchmark_filter=Gemv]
 #include <benchmark/benchmark.h>
 
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "ops/linear.h"
+#include "ops/quant.h"
 #include "ops/reference.h"
 #include "ops/simd.h"
 #include "ops/wkv5.h"
@@ -24,16 +28,14 @@ namespace ops = aviary::ops;
 
 enum Impl { kReference = 0, kSimd = 1 };
 
-std::vector<uint8_t> random_weights(int64_t n, DType t) {
+// rows x cols N(0, 0.05) weights stored as t (block types through quantize_row).
+std::vector<uint8_t> random_weights(int64_t rows, int64_t cols, DType t) {
   std::mt19937 rng(1);
   std::normal_distribution<float> d(0.f, 0.05f);
-  std::vector<uint8_t> buf(size_t(n) * aviary::dtype_size(t));
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = d(rng);
-    if (t == DType::F32) reinterpret_cast<float*>(buf.data())[i] = v;
-    else if (t == DType::F16) reinterpret_cast<uint16_t*>(buf.data())[i] = aviary::f32_to_f16(v);
-    else reinterpret_cast<uint16_t*>(buf.data())[i] = aviary::f32_to_bf16(v);
-  }
+  std::vector<float> v(size_t(rows * cols));
+  for (float& x : v) x = d(rng);
+  std::vector<uint8_t> buf(size_t(rows) * aviary::dtype_bytes(t, cols));
+  ops::quantize_row(t, v.data(), rows * cols, buf.data());
   return buf;
 }
 
@@ -41,34 +43,37 @@ void set_label(benchmark::State& state, Impl impl, int threads) {
   state.SetLabel(impl == kReference ? "reference" : ops::simd_target() + " x" + std::to_string(threads));
 }
 
-// args: dtype, n (rows = cols), T, impl, threads
+// args: dtype, rows (out), cols (in), T, impl, threads
 void BM_Linear(benchmark::State& state) {
   const auto t = DType(state.range(0));
-  const int64_t n = state.range(1), T = state.range(2);
-  const auto impl = Impl(state.range(3));
-  const int threads = int(state.range(4));
+  const int64_t rows = state.range(1), cols = state.range(2), T = state.range(3);
+  const auto impl = Impl(state.range(4));
+  const int threads = int(state.range(5));
   aviary::set_default_thread_count(threads);
-  const auto w = random_weights(n * n, t);
-  const ops::Matrix W{w.data(), t, n, n};
-  std::vector<float> x(static_cast<size_t>(T * n), 0.5f), y(static_cast<size_t>(T * n));
+  const auto w = random_weights(rows, cols, t);
+  const ops::Matrix W{w.data(), t, rows, cols};
+  std::vector<float> x(static_cast<size_t>(T * cols), 0.5f), y(static_cast<size_t>(T * rows));
   for (auto _ : state) {
     if (impl == kReference) ops::reference::linear(x.data(), T, W, y.data());
     else ops::linear(x.data(), T, W, y.data());
     benchmark::DoNotOptimize(y.data());
   }
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(w.size()));
-  state.counters["flops"] = benchmark::Counter(double(2 * n * n * T) * double(state.iterations()),
+  state.counters["flops"] = benchmark::Counter(double(2 * rows * cols * T) * double(state.iterations()),
                                                benchmark::Counter::kIsRate);
   set_label(state, impl, threads);
 }
 
+// Every weight type on the shapes of a small and a large RWKV (768 and 2048
+// wide, the 2048 model's FFN value matrix 2048 x 7168).
 void LinearArgs(benchmark::internal::Benchmark* b, int64_t T) {
-  b->ArgNames({"dtype", "n", "T", "simd", "threads"});
-  for (int t : {int(DType::F32), int(DType::F16), int(DType::BF16)})
-    for (int64_t n : {768, 2048, 4096}) {
-      b->Args({t, n, T, kReference, 1});
-      b->Args({t, n, T, kSimd, 1});
-      b->Args({t, n, T, kSimd, 2});
+  b->ArgNames({"dtype", "rows", "cols", "T", "simd", "threads"});
+  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K})
+    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{768, 768}, {2048, 2048}, {2048, 7168}}) {
+      // The scalar reference on the largest prefill would take seconds per run.
+      if (T == 1 || rows * cols < 2048 * 7168) b->Args({int(t), rows, cols, T, kReference, 1});
+      b->Args({int(t), rows, cols, T, kSimd, 1});
+      b->Args({int(t), rows, cols, T, kSimd, 2});
     }
 }
 BENCHMARK(BM_Linear)->Name("Gemv")->Apply([](auto* b) { LinearArgs(b, 1); })->UseRealTime();

@@ -5,13 +5,15 @@
 // padded tail, then a sum of lanes; every output of `linear_in_out` is one
 // lane fed with MulAdd over i in order. Neither depends on T, on the tile a
 // value is computed in, or on the thread, so sequence mode (T > 1) equals
-// token-by-token mode (T = 1) bit for bit.
+// token-by-token mode (T = 1) bit for bit. Block-quantized weights take the
+// kernels of quant_simd-inl.h, which keep the same promise.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/linear.cpp"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 #include "ops/load-inl.h"
 #include "ops/matrix.h"
+#include "ops/quant_simd-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace aviary::ops::HWY_NAMESPACE {
@@ -92,6 +94,12 @@ void LinearRows(const float* x, size_t T, const Matrix& W, size_t r0, size_t r1,
       return LinearRowsT(x, T, static_cast<const hwy::float16_t*>(W.data), in, out, r0, r1, y);
     case DType::BF16:
       return LinearRowsT(x, T, static_cast<const hwy::bfloat16_t*>(W.data), in, out, r0, r1, y);
+    case DType::Q8_0:
+      return QuantLinearRowsT<Q8_0Row>(x, T, static_cast<const uint8_t*>(W.data), in, out, r0, r1, y);
+    case DType::Q4_0:
+      return QuantLinearRowsT<Q4_0Row>(x, T, static_cast<const uint8_t*>(W.data), in, out, r0, r1, y);
+    case DType::Q4_K:
+      return QuantLinearRowsT<Q4_KRow>(x, T, static_cast<const uint8_t*>(W.data), in, out, r0, r1, y);
   }
 }
 
@@ -154,6 +162,8 @@ void LinearInOutCols(const float* x, size_t T, const Matrix& W, size_t j0, size_
       return LinearInOutColsT(x, T, static_cast<const hwy::float16_t*>(W.data), in, out, j0, j1, y);
     case DType::BF16:
       return LinearInOutColsT(x, T, static_cast<const hwy::bfloat16_t*>(W.data), in, out, j0, j1, y);
+    case DType::Q8_0: case DType::Q4_0: case DType::Q4_K:
+      return;  // refused by linear_in_out before dispatch
   }
 }
 
@@ -190,6 +200,7 @@ HWY_AFTER_NAMESPACE();
 #include <algorithm>
 
 #include "ops/linear.h"
+#include "ops/quant.h"
 #include "ops/reference.h"
 #include "ops/simd.h"
 #include "util/thread_pool.h"
@@ -212,6 +223,7 @@ constexpr int64_t kColGrain = 64;
 }  // namespace
 
 void linear(const float* x, int64_t T, const Matrix& W, float* y) {
+  check_whole_blocks(W.dtype, W.cols, "linear: weight row");
   if (detail::use_reference()) return reference::linear(x, T, W, y);
   if (T <= 0 || W.rows <= 0) return;
   const auto kernel = &HWY_DYNAMIC_DISPATCH(LinearRows);
@@ -223,6 +235,7 @@ void linear(const float* x, int64_t T, const Matrix& W, float* y) {
 }
 
 void linear_in_out(const float* x, int64_t T, const Matrix& W, float* y) {
+  check_not_quantized(W.dtype, "linear_in_out");
   if (detail::use_reference()) return reference::linear_in_out(x, T, W, y);
   if (T <= 0 || W.cols <= 0) return;
   const auto kernel = &HWY_DYNAMIC_DISPATCH(LinearInOutCols);

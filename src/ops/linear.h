@@ -15,11 +15,14 @@
 namespace aviary::ops {
 
 // y[t, o] = sum_i W[o, i] * x[t, i]   (W stored [out, in], as nn.Linear keeps it)
-// x: [T, W.cols], y: [T, W.rows]
+// x: [T, W.cols], y: [T, W.rows]. W may be any DType, block-quantized ones
+// (ops/quant.h) included; their W.cols must be a whole number of blocks,
+// else aviary::Error.
 void linear(const float* x, int64_t T, const Matrix& W, float* y);
 
 // y[t, o] = sum_i x[t, i] * W[i, o]   (W stored [in, out], as the RWKV-7 LoRA factors are)
-// x: [T, W.rows], y: [T, W.cols]
+// x: [T, W.rows], y: [T, W.cols]. f32, f16 or bf16 only: a block-quantized W
+// throws aviary::Error.
 void linear_in_out(const float* x, int64_t T, const Matrix& W, float* y);
 
 // Dot product of two fp32 vectors.

@@ -1,5 +1,7 @@
 // A weight matrix in its stored element type, row-major, used in place.
 // Kernels convert elements to fp32 on the fly: weights are never copied.
+// For the block-quantized types (ops/quant.h) each row is a whole number of
+// blocks: cols must be a multiple of dtype_block_elems(dtype).
 #pragma once
 
 #include <cstdint>
@@ -14,12 +16,13 @@ struct Matrix {
   int64_t rows = 0;
   int64_t cols = 0;
 
-  const uint8_t* row_ptr(int64_t r) const {
-    return static_cast<const uint8_t*>(data) + size_t(r * cols) * dtype_size(dtype);
-  }
+  size_t row_bytes() const { return dtype_bytes(dtype, cols); }
+
+  const uint8_t* row_ptr(int64_t r) const { return static_cast<const uint8_t*>(data) + size_t(r) * row_bytes(); }
 };
 
-// Converts `n` contiguous elements of type `t` to fp32.
+// Converts `n` contiguous elements of type `t` to fp32 (for block types n is
+// a whole number of blocks, else aviary::Error).
 void convert_to_f32(const void* src, DType t, int64_t n, float* dst);
 
 }  // namespace aviary::ops

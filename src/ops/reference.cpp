@@ -3,6 +3,8 @@
 #include <cstring>
 #include <vector>
 
+#include "ops/quant.h"
+
 namespace aviary::ops::reference {
 
 float dot(const float* a, const float* b, int64_t n) {
@@ -37,6 +39,7 @@ const float* row_as_f32(const Matrix& W, int64_t r) {
 }  // namespace
 
 void linear(const float* x, int64_t T, const Matrix& W, float* y) {
+  check_whole_blocks(W.dtype, W.cols, "linear: weight row");
   const int64_t in = W.cols, out = W.rows;
   for (int64_t o = 0; o < out; ++o) {
     const float* w = row_as_f32(W, o);
@@ -45,6 +48,7 @@ void linear(const float* x, int64_t T, const Matrix& W, float* y) {
 }
 
 void linear_in_out(const float* x, int64_t T, const Matrix& W, float* y) {
+  check_not_quantized(W.dtype, "linear_in_out");
   const int64_t in = W.rows, out = W.cols;
   std::memset(y, 0, size_t(T * out) * sizeof(float));
   for (int64_t i = 0; i < in; ++i) {

@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "ops/linear.h"
+#include "ops/quant.h"
 #include "ops/reference.h"
 #include "simd_test_util.h"
 #include "util/error.h"
@@ -109,6 +110,93 @@ std::string param_name(const ::testing::TestParamInfo<Param>& info) {
 INSTANTIATE_TEST_SUITE_P(Variants, SimdLinear,
                          ::testing::Combine(::testing::ValuesIn(simd_variants()),
                                             ::testing::Values(DType::F32, DType::F16, DType::BF16)),
+                         param_name);
+
+// ---- Block-quantized weights (Q8_0, Q4_0, Q4_K) ------------------------------
+//
+// The SIMD kernels dequantise to exactly the values dequantize_row() gives, so
+// they differ from the reference only in summation order: the tolerance is
+// sum_tolerance(cols, max|x| * max|w|), 1e-6 * sqrt(cols) * max product.
+
+// Random N(0,1) rows quantized as `t`, `offset` bytes into the buffer, and
+// the largest magnitude they dequantize to.
+StoredWeights quantized_weights(int64_t rows, int64_t cols, DType t, uint32_t seed, size_t offset = 0) {
+  const auto v = random_vector(size_t(rows * cols), seed);
+  StoredWeights w;
+  w.offset = offset;
+  w.bytes.resize(offset + dtype_bytes(t, rows * cols));
+  quantize_row(t, v.data(), rows * cols, w.bytes.data() + offset);
+  std::vector<float> back(v.size());
+  dequantize_row(t, w.data(), rows * cols, back.data());
+  w.max_abs = max_abs(back);
+  return w;
+}
+
+std::vector<int64_t> quant_cols(DType t) {
+  if (t == DType::Q4_K) return {256, 512, 768, 4096};
+  return {32, 64, 96, 256, 512, 4096 + 32};
+}
+
+constexpr int64_t kQuantRowsAndTs[] = {1, 2, 3, 7, 33, 128};
+
+class SimdQuantLinear : public SimdLinear {};
+
+TEST_P(SimdQuantLinear, MatchesReference) {
+  ASSERT_EQ(simd_target(), std::get<0>(GetParam()));
+  for (int64_t rows : kQuantRowsAndTs)
+    for (int64_t cols : quant_cols(dtype())) {
+      const auto w = quantized_weights(rows, cols, dtype(), uint32_t(rows * 7 + cols));
+      // The same bytes 1 byte into their buffer: unaligned blocks.
+      const auto wu = quantized_weights(rows, cols, dtype(), uint32_t(rows * 7 + cols), 1);
+      for (int64_t T : kQuantRowsAndTs) {
+        if (T > 2 && rows * cols * T > 3'000'000) continue;
+        // A seed no weight row shares: x equal to a weight row would make a sum
+        // of squares, whose rounding grows faster than the tolerance assumes.
+        const auto x = random_vector(size_t(T * cols), uint32_t(1'000'003 + T * 8191 + cols));
+        const double tol = sum_tolerance(cols, double(max_abs(x)) * w.max_abs);
+        std::vector<float> y(size_t(T * rows)), yu(y.size()), ref(y.size());
+        linear(x.data(), T, Matrix{w.data(), dtype(), rows, cols}, y.data());
+        linear(x.data(), T, Matrix{wu.data(), dtype(), rows, cols}, yu.data());
+        reference::linear(x.data(), T, Matrix{w.data(), dtype(), rows, cols}, ref.data());
+        for (size_t i = 0; i < y.size(); ++i) {
+          ASSERT_NEAR(y[i], ref[i], tol) << rows << "x" << cols << " T=" << T << " i=" << i;
+          ASSERT_EQ(yu[i], y[i]) << "unaligned " << rows << "x" << cols << " T=" << T << " i=" << i;
+        }
+      }
+    }
+}
+
+// Row t of a T-row product equals the product of row t alone, bit for bit,
+// for any thread count; T = 70 spans two chunks of kept accumulators.
+TEST_P(SimdQuantLinear, RowsOfABatchEqualSingleRowsForAnyThreadCount) {
+  const int before = default_thread_count();
+  const int64_t wide = dtype() == DType::Q4_K ? 4096 : 4096 + 32;
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{130, 1024}, {33, wide}, {1000, 256}}) {
+    const auto w = quantized_weights(rows, cols, dtype(), 17);
+    const Matrix W{w.data(), dtype(), rows, cols};
+    for (int64_t T : {7, 70}) {
+      const auto x = random_vector(size_t(T * cols), 19);
+      std::vector<float> first;
+      for (int threads : {1, 2, 3}) {
+        set_default_thread_count(threads);
+        std::vector<float> all(static_cast<size_t>(T * rows)), one(static_cast<size_t>(rows));
+        linear(x.data(), T, W, all.data());
+        for (int64_t t = 0; t < T; ++t) {
+          linear(x.data() + t * cols, 1, W, one.data());
+          for (int64_t o = 0; o < rows; ++o)
+            ASSERT_EQ(all[size_t(t * rows + o)], one[size_t(o)]) << threads << " T=" << T << " t=" << t << " o=" << o;
+        }
+        if (first.empty()) first = all;
+        EXPECT_EQ(all, first) << threads << " threads";
+      }
+    }
+  }
+  set_default_thread_count(before);
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, SimdQuantLinear,
+                         ::testing::Combine(::testing::ValuesIn(simd_variants()),
+                                            ::testing::Values(DType::Q8_0, DType::Q4_0, DType::Q4_K)),
                          param_name);
 
 using SimdVector = ForcedSimdTest<std::string>;
