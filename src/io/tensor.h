@@ -21,7 +21,7 @@ struct TensorView {
     for (int64_t d : shape) n *= d;
     return n;
   }
-  size_t nbytes() const { return size_t(numel()) * dtype_size(dtype); }
+  size_t nbytes() const { return dtype_bytes(dtype, numel()); }  // block types: whole blocks
 
   // A tensor without elements is contiguous whatever its strides (as in torch,
   // whose strides for shape [3, 0] are [1, 1]).

@@ -60,6 +60,17 @@ void add_tensor(Fnv1a64& h, const TensorView& t) {
   h.add_str(dtype_name(t.dtype));
   h.add_u64(t.shape.size());
   for (int64_t d : t.shape) h.add_u64(uint64_t(d));
+  if (dtype_is_quantized(t.dtype)) {  // block-quantized tensors are contiguous: sample their bytes
+    const size_t n = t.nbytes(), w = kSampleBytes;
+    if (n <= 3 * w) {
+      h.add(t.data, n);
+    } else {
+      h.add(t.data, w);
+      h.add(t.data + n / 2 - w / 2, w);
+      h.add(t.data + n - w, w);
+    }
+    return;
+  }
   const int64_t n = t.numel(), window = int64_t(kSampleBytes / dtype_size(t.dtype));
   if (n <= 3 * window) {
     add_elements(h, t, 0, n);

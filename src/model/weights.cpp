@@ -26,6 +26,8 @@ void WeightReader::check_shape(const TensorView& t, const std::vector<int64_t>& 
 
 const uint8_t* WeightReader::contiguous_data(const TensorView& t) {
   if (t.is_contiguous()) return t.data;
+  if (dtype_is_quantized(t.dtype))  // blocks cannot be re-strided element by element
+    throw error_in(ckpt_.path(), "tensor '" + t.name + "' is block-quantized but not contiguous");
   // Rare (a transposed view saved as is): copy once into row-major order.
   auto& buf = owned_.emplace_back(t.nbytes());
   const size_t es = dtype_size(t.dtype);
@@ -53,7 +55,7 @@ std::vector<ops::Matrix> WeightReader::matrices(const std::string& name, int64_t
   const uint8_t* base = contiguous_data(t);
   std::vector<ops::Matrix> out;
   for (int64_t i = 0; i < count; ++i)
-    out.push_back({base + size_t(i * rows * cols) * dtype_size(t.dtype), t.dtype, rows, cols});
+    out.push_back({base + dtype_bytes(t.dtype, i * rows * cols), t.dtype, rows, cols});
   return out;
 }
 
@@ -62,6 +64,12 @@ std::vector<float> WeightReader::vector(const std::string& name,
   const TensorView& t = require(name);
   check_shape(t, shape);
   std::vector<float> v(size_t(t.numel()));
+  if (dtype_is_quantized(t.dtype)) {  // whole blocks, decoded at once (GGUF files may quantize anything)
+    if (!t.is_contiguous())
+      throw error_in(ckpt_.path(), "tensor '" + t.name + "' is block-quantized but not contiguous");
+    ops::convert_to_f32(t.data, t.dtype, t.numel(), v.data());
+    return v;
+  }
   for (int64_t i = 0; i < t.numel(); ++i) v[size_t(i)] = t.at(i);
   return v;
 }
