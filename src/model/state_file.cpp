@@ -7,6 +7,7 @@
 #include <bit>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 
 #include "io/le_bytes.h"
@@ -76,37 +77,43 @@ std::string encode_header(const Model& model, const State& state, const StateExt
   return h;
 }
 
-// The file, mapped and checked: integrity first (magic, version, size,
-// checksum), then every length field against the bytes actually there, so a
-// damaged or hostile header can never cause a large allocation or a read
-// past the end.
+// The bytes of a state file (mapped from disk or held in memory) and the
+// name that errors give them: a path, or e.g. a cache key.
+struct StateBytes {
+  const uint8_t* data;
+  size_t size;
+  const std::string& path;
+};
+
+// The bytes, checked: integrity first (magic, version, size, checksum), then
+// every length field against the bytes actually there, so a damaged or
+// hostile header can never cause a large allocation or a read past the end.
 struct ParsedFile {
-  std::shared_ptr<const MappedFile> file;
   StateFileInfo info;
   uint64_t data_offset = 0;
 };
 
-void check_integrity(const MappedFile& f) {
-  const std::string& path = f.path();
-  const size_t n = f.size();
+void check_integrity(const StateBytes& f) {
+  const std::string& path = f.path;
+  const size_t n = f.size;
   if (n == 0) throw error_in(path, "empty file, not an Aviary state file");
-  if (std::memcmp(f.data(), kMagic, std::min(n, sizeof kMagic)) != 0)
+  if (std::memcmp(f.data, kMagic, std::min(n, sizeof kMagic)) != 0)
     throw error_in(path, "not an Aviary state file (it does not start with \"AVIARYST\")");
   if (n < kFixedHeaderSize + kTrailerSize)
     throw error_in(path, "truncated state file: " + std::to_string(n) + " bytes, less than the " +
                              std::to_string(kFixedHeaderSize + kTrailerSize) + " of an empty one");
-  const uint32_t version = load_le32(f.data() + kOffVersion);
+  const uint32_t version = load_le32(f.data + kOffVersion);
   if (version == 0 || version > kStateFormatVersion)
     throw error_in(path, "state file format version " + std::to_string(version) +
                              (version ? " is newer than this Aviary reads (" + std::to_string(kStateFormatVersion) +
                                             "); upgrade Aviary"
                                       : " is invalid"));
-  const uint64_t recorded = load_le64(f.data() + kOffFileSize);
+  const uint64_t recorded = load_le64(f.data + kOffFileSize);
   if (recorded != n)
     throw error_in(path, "state file is truncated or damaged: its header records " + std::to_string(recorded) +
                              " bytes, the file has " + std::to_string(n));
-  const uint32_t stored = load_le32(f.data() + n - kTrailerSize);
-  const uint32_t actual = crc_update(0, f.data(), n - kTrailerSize);
+  const uint32_t stored = load_le32(f.data + n - kTrailerSize);
+  const uint32_t actual = crc_update(0, f.data, n - kTrailerSize);
   if (stored != actual)
     throw error_in(path, "state file is damaged: CRC-32 mismatch (stored " + hex_crc(stored) + ", computed " +
                              hex_crc(actual) + ")");
@@ -115,7 +122,7 @@ void check_integrity(const MappedFile& f) {
 // Bounds-checked little-endian reads over [pos, end).
 class Cursor {
  public:
-  Cursor(const MappedFile& f, size_t pos, size_t end) : f_(f), pos_(pos), end_(end) {}
+  Cursor(const StateBytes& f, size_t pos, size_t end) : f_(f), pos_(pos), end_(end) {}
   uint32_t u32() { return load_le32(take(4)); }
   uint64_t u64() { return load_le64(take(8)); }
   std::string bytes(size_t n) { return std::string(reinterpret_cast<const char*>(take(n)), n); }
@@ -123,12 +130,12 @@ class Cursor {
 
  private:
   const uint8_t* take(size_t n) {
-    if (n > left()) throw error_in(f_.path(), "damaged state file: its tensor table runs past the tensor data");
-    const uint8_t* p = f_.data() + pos_;
+    if (n > left()) throw error_in(f_.path, "damaged state file: its tensor table runs past the tensor data");
+    const uint8_t* p = f_.data + pos_;
     pos_ += n;
     return p;
   }
-  const MappedFile& f_;
+  const StateBytes& f_;
   size_t pos_, end_;
 };
 
@@ -136,24 +143,24 @@ class Cursor {
   throw error_in(path, "damaged state file: " + what);
 }
 
-std::vector<StateTensorInfo> read_table(const MappedFile& f, uint64_t n_tensors, uint64_t data_offset,
+std::vector<StateTensorInfo> read_table(const StateBytes& f, uint64_t n_tensors, uint64_t data_offset,
                                         uint64_t n_floats) {
   Cursor cur(f, kFixedHeaderSize, size_t(data_offset));
   // Each entry takes at least 8 bytes: this bounds the reservation below.
-  if (n_tensors > cur.left() / 8) damaged(f.path(), "it claims " + std::to_string(n_tensors) + " tensors");
+  if (n_tensors > cur.left() / 8) damaged(f.path, "it claims " + std::to_string(n_tensors) + " tensors");
   std::vector<StateTensorInfo> tensors;
   tensors.resize(size_t(n_tensors));
   uint64_t total = 0;
   for (auto& t : tensors) {
     const uint32_t name_len = cur.u32();
-    if (name_len > kMaxNameSize) damaged(f.path(), "a tensor name of " + std::to_string(name_len) + " bytes");
+    if (name_len > kMaxNameSize) damaged(f.path, "a tensor name of " + std::to_string(name_len) + " bytes");
     t.name = cur.bytes(name_len);
     const uint32_t ndim = cur.u32();
-    if (ndim > kMaxDims) damaged(f.path(), "tensor '" + t.name + "' has " + std::to_string(ndim) + " dimensions");
+    if (ndim > kMaxDims) damaged(f.path, "tensor '" + t.name + "' has " + std::to_string(ndim) + " dimensions");
     uint64_t numel = 1;
     for (uint32_t i = 0; i < ndim; ++i) {
       const uint64_t d = cur.u64();
-      if (d > n_floats || (d && numel > n_floats / d)) damaged(f.path(), "tensor '" + t.name + "' is too large");
+      if (d > n_floats || (d && numel > n_floats / d)) damaged(f.path, "tensor '" + t.name + "' is too large");
       numel *= d;
       t.shape.push_back(int64_t(d));
     }
@@ -161,18 +168,17 @@ std::vector<StateTensorInfo> read_table(const MappedFile& f, uint64_t n_tensors,
     if (total > n_floats) break;
   }
   if (total != n_floats)
-    damaged(f.path(), "its tensors hold " + std::to_string(total) + " floats, the header says " +
+    damaged(f.path, "its tensors hold " + std::to_string(total) + " floats, the header says " +
                           std::to_string(n_floats));
   return tensors;
 }
 
-ParsedFile parse(const std::string& path) {
+ParsedFile parse(const StateBytes& f) {
   ParsedFile p;
-  p.file = MappedFile::open(path);
-  const MappedFile& f = *p.file;
+  const std::string& path = f.path;
   check_integrity(f);
-  const uint8_t* d = f.data();
-  const uint64_t size = f.size();
+  const uint8_t* d = f.data;
+  const uint64_t size = f.size;
   StateFileInfo& info = p.info;
   info.path = path;
   info.file_size = size;
@@ -255,6 +261,42 @@ void check_matches(const StateFileInfo& info, const Model& model, const State& s
                                   "; the shapes match, so it can be loaded anyway with --allow-other-weights");
 }
 
+// Checks that `state` can be saved for `model` (errors name `where`), then
+// hands the encoded bytes, in order, to `write`.
+template <class Write>
+void encode_state(const std::string& where, const Model& model, const State& state, const StateExtras& extras,
+                  Write&& write) {
+  if (!state.same_layout(model.new_state()))
+    throw error_in(where, "cannot save: the state does not have the layout of " + model.checkpoint().path());
+  if (extras.token_count < -1) throw error_in(where, "cannot save: negative token count");
+  const std::string header = encode_header(model, state, extras);
+  const auto raw = state.raw();
+  uint32_t crc = 0;
+  auto put = [&](const void* data, size_t size) {
+    crc = crc_update(crc, data, size);
+    write(data, size);
+  };
+  put(header.data(), header.size());
+  put(raw.data(), raw.size() * sizeof(float));
+  put(extras.tokens.data(), extras.tokens.size() * sizeof(int32_t));
+  put(extras.text.data(), extras.text.size());
+  std::string trailer;
+  append_le32(trailer, crc);
+  write(trailer.data(), trailer.size());
+}
+
+State decode_state(const StateBytes& bytes, const Model& model, const StateLoadOptions& options,
+                   StateExtras* extras) {
+  const ParsedFile p = parse(bytes);
+  State state = model.new_state();
+  check_matches(p.info, model, state, options);
+  std::memcpy(state.raw().data(), bytes.data + p.data_offset, state.raw().size() * sizeof(float));
+  if (extras) *extras = p.info.extras;
+  return state;
+}
+
+StateBytes bytes_of(const MappedFile& f) { return {f.data(), f.size(), f.path()}; }
+
 }  // namespace
 
 bool is_state_file(const std::string& path) {
@@ -263,37 +305,38 @@ bool is_state_file(const std::string& path) {
 }
 
 void save_state_file(const std::string& path, const Model& model, const State& state, const StateExtras& extras) {
-  if (!state.same_layout(model.new_state()))
-    throw error_in(path, "cannot save: the state does not have the layout of " + model.checkpoint().path());
-  if (extras.token_count < -1) throw error_in(path, "cannot save: negative token count");
-  const std::string header = encode_header(model, state, extras);
-  const auto raw = state.raw();
-  AtomicFile out(path);
-  uint32_t crc = 0;
-  auto put = [&](const void* data, size_t size) {
-    crc = crc_update(crc, data, size);
-    out.write(data, size);
-  };
-  put(header.data(), header.size());
-  put(raw.data(), raw.size() * sizeof(float));
-  put(extras.tokens.data(), extras.tokens.size() * sizeof(int32_t));
-  put(extras.text.data(), extras.text.size());
-  std::string trailer;
-  append_le32(trailer, crc);
-  out.write(trailer);
-  out.commit();
+  // Checked before the temporary file exists, so a refusal leaves nothing behind.
+  std::optional<AtomicFile> out;
+  encode_state(path, model, state, extras, [&](const void* data, size_t size) {
+    if (!out) out.emplace(path);
+    out->write(data, size);
+  });
+  out->commit();
 }
 
-StateFileInfo read_state_file_info(const std::string& path) { return parse(path).info; }
+std::string serialize_state_file(const Model& model, const State& state, const StateExtras& extras) {
+  std::string bytes;
+  bytes.reserve(state.raw().size() * sizeof(float) + 4096);
+  encode_state("state", model, state, extras,
+               [&](const void* data, size_t size) { bytes.append(static_cast<const char*>(data), size); });
+  return bytes;
+}
+
+StateFileInfo read_state_file_info(const std::string& path) {
+  const auto file = MappedFile::open(path);
+  return parse(bytes_of(*file)).info;
+}
 
 State load_state_file(const std::string& path, const Model& model, const StateLoadOptions& options,
                       StateExtras* extras) {
-  const ParsedFile p = parse(path);
-  State state = model.new_state();
-  check_matches(p.info, model, state, options);
-  std::memcpy(state.raw().data(), p.file->data() + p.data_offset, state.raw().size() * sizeof(float));
-  if (extras) *extras = p.info.extras;
-  return state;
+  const auto file = MappedFile::open(path);
+  return decode_state(bytes_of(*file), model, options, extras);
+}
+
+State parse_state_file(std::string_view bytes, const Model& model, const std::string& source,
+                       const StateLoadOptions& options, StateExtras* extras) {
+  const StateBytes view{reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), source};
+  return decode_state(view, model, options, extras);
 }
 
 }  // namespace aviary

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/model.h"
@@ -68,6 +69,14 @@ struct StateLoadOptions {
 // or other weights unless options.allow_other_weights.
 State load_state_file(const std::string& path, const Model& model, const StateLoadOptions& options = {},
                       StateExtras* extras = nullptr);
+
+// The same format in memory, for caches that keep states in a database or
+// send them over a network: the bytes save_state_file would write, and the
+// check-and-load of load_state_file over bytes, whose errors name `source`
+// (e.g. a cache key) where the file functions name the path.
+std::string serialize_state_file(const Model& model, const State& state, const StateExtras& extras = {});
+State parse_state_file(std::string_view bytes, const Model& model, const std::string& source,
+                       const StateLoadOptions& options = {}, StateExtras* extras = nullptr);
 
 // Checks the file's integrity and returns its header, tensors and extras.
 StateFileInfo read_state_file_info(const std::string& path);

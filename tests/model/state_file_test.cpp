@@ -270,6 +270,43 @@ TEST(StateFileDamage, HugeLengthFieldsAreRefusedWithoutAllocating) {
   EXPECT_HAS(f.load_error(SavedFile::with_fixed_crc(b)), "is too large");
 }
 
+TEST(StateBytes, InMemoryRoundTripIsTheFileFormatByteForByte) {
+  SavedFile f;
+  Prefixed p = run_prefix(kFp32);
+  const StateExtras extras{24, {5, 6}, "some text"};
+  const std::string bytes = serialize_state_file(*p.model, p.state, extras);
+  EXPECT_EQ(bytes, f.bytes);  // the same state and extras as SavedFile's
+  StateExtras back;
+  const State loaded = parse_state_file(bytes, *p.model, "cache entry k", {}, &back);
+  EXPECT_EQ(floats(loaded), floats(p.state));
+  EXPECT_EQ(back.token_count, 24);
+  EXPECT_EQ(back.tokens, (std::vector<int32_t>{5, 6}));
+  EXPECT_EQ(back.text, "some text");
+}
+
+TEST(StateBytes, DamageIsDetectedAndNamesTheSource) {
+  SavedFile f;
+  auto error_for = [&](const std::string& bytes) {
+    return error_of([&] { parse_state_file(bytes, *f.model, "cache entry k"); });
+  };
+  EXPECT_HAS(error_for(""), "cache entry k: empty");
+  EXPECT_HAS(error_for(f.bytes.substr(0, f.bytes.size() / 2)), "truncated");
+  std::string flipped = f.bytes;
+  flipped[1000] = char(flipped[1000] ^ 1);
+  EXPECT_HAS(error_for(flipped), "CRC-32 mismatch");
+  EXPECT_HAS(error_for(f.with_u64(96, uint64_t(1) << 62)), "damaged state file");
+  EXPECT_HAS(error_for("not a state at all"), "not an Aviary state file");
+}
+
+TEST(StateBytes, AStateOfOtherWeightsOrAnotherModelIsRefused) {
+  SavedFile f;
+  const auto bf16 = load_model(test::case_model_path(kBf16));
+  EXPECT_HAS(error_of([&] { parse_state_file(f.bytes, *bf16, "k"); }), "other weights");
+  const auto v4 = load_model(test::case_model_path("v4_tiny_L2_C128_V1000_fp32"));
+  EXPECT_HAS(error_of([&] { parse_state_file(f.bytes, *v4, "k"); }), "another model");
+  EXPECT_HAS(error_of([&] { serialize_state_file(*v4, f.model->new_state()); }), "does not have the layout");
+}
+
 // Lowers the file-size limit so that writes past `bytes` fail with EFBIG.
 class FileSizeLimit {
  public:
