@@ -12,28 +12,45 @@ void layer_norm_rows(const float* x, int64_t T, int64_t n, const Norm& norm, flo
     ops::layer_norm(x + t * n, n, norm.w.data(), norm.b.data(), kLayerNormEps, out + t * n);
 }
 
-void embed_tokens(std::span<const int32_t> tokens, const ops::Matrix& emb, const Norm& ln0, float* x) {
+void embed_tokens(std::span<const Segment> segments, const ops::Matrix& emb, const Norm& ln0, float* x) {
   const int64_t C = emb.cols;
-  for (size_t t = 0; t < tokens.size(); ++t) {
-    float* row = x + int64_t(t) * C;
-    ops::convert_to_f32(emb.row_ptr(tokens[t]), emb.dtype, C, row);
-    ops::layer_norm(row, C, ln0.w.data(), ln0.b.data(), kLayerNormEps, row);
+  for (const Segment& seg : segments)
+    for (int64_t t = 0; t < seg.n_rows(); ++t) {
+      float* row = x + (seg.first_row + t) * C;
+      ops::convert_to_f32(emb.row_ptr(seg.tokens[size_t(t)]), emb.dtype, C, row);
+      ops::layer_norm(row, C, ln0.w.data(), ln0.b.data(), kLayerNormEps, row);
+    }
+}
+
+void shift_tokens(const float* x, int64_t C, std::span<const Segment> segments, size_t state_tensor,
+                  float* prev) {
+  for (const Segment& seg : segments) {
+    const int64_t T = seg.n_rows(), o = seg.first_row * C;
+    const std::span<float> state_prev = seg.state->tensor(state_tensor);
+    std::copy_n(state_prev.data(), C, prev + o);
+    std::copy_n(x + o, (T - 1) * C, prev + o + C);
+    std::copy_n(x + o + (T - 1) * C, C, state_prev.data());
   }
 }
 
-void shift_tokens(const float* x, int64_t T, int64_t C, std::span<float> state_prev, float* prev) {
-  std::copy_n(state_prev.data(), C, prev);
-  std::copy_n(x, (T - 1) * C, prev + C);
-  std::copy_n(x + (T - 1) * C, C, state_prev.data());
-}
-
-void head_logits(const float* x, int64_t C, std::span<const int64_t> rows, const Norm& ln_out,
-                 const ops::Matrix& head, float* logits, std::vector<float>& scratch) {
-  scratch.resize(rows.size() * size_t(C));
-  for (size_t i = 0; i < rows.size(); ++i)
-    ops::layer_norm(x + rows[i] * C, C, ln_out.w.data(), ln_out.b.data(), kLayerNormEps,
-                    scratch.data() + i * size_t(C));
-  ops::linear(scratch.data(), int64_t(rows.size()), head, logits);
+void head_logits(const float* x, int64_t C, std::span<const LogitsRow> rows, const Norm& ln_out,
+                 const ops::Matrix& head, std::vector<float>& scratch) {
+  if (rows.empty()) return;
+  const int64_t R = int64_t(rows.size()), V = head.rows;
+  bool contiguous = true;
+  for (int64_t i = 1; i < R; ++i) contiguous = contiguous && rows[size_t(i)].out == rows[0].out + i * V;
+  scratch.resize(size_t(R * C + (contiguous ? 0 : R * V)));
+  float* normed = scratch.data();
+  for (int64_t i = 0; i < R; ++i)
+    ops::layer_norm(x + rows[size_t(i)].row * C, C, ln_out.w.data(), ln_out.b.data(), kLayerNormEps,
+                    normed + i * C);
+  if (contiguous) {
+    ops::linear(normed, R, head, rows[0].out);
+    return;
+  }
+  float* logits = normed + R * C;
+  ops::linear(normed, R, head, logits);
+  for (int64_t i = 0; i < R; ++i) std::copy_n(logits + i * V, V, rows[size_t(i)].out);
 }
 
 float* Workspace::get(size_t slot, size_t n) {

@@ -1,16 +1,71 @@
-// Building blocks shared by every RWKV generation. They work on T tokens at
-// once ([T, C] row-major activations): T = 1 is the RNN step, T > 1 a
-// sequence-mode chunk. A version's forward pass is composed from these and
-// differs only where its math differs.
+// Building blocks shared by every RWKV generation. They work on the T rows of
+// one forward pass at once ([T, C] row-major activations). The rows are split
+// into segments, each a run of consecutive tokens of one sequence with its own
+// State: one segment of one row is the RNN step, one longer segment a
+// sequence-mode chunk, many segments a batch of independent sequences.
+// Row-wise work (norms, matrix products, activations) runs over all T rows;
+// token shift and the WKV recurrences run per segment on its state. A
+// version's forward pass is composed from these and differs only where its
+// math differs.
 #pragma once
 
 #include <cstdint>
 #include <span>
 #include <vector>
 
+#include "model/state.h"
 #include "ops/matrix.h"
+#include "util/thread_pool.h"
 
 namespace aviary {
+
+// One sequence's rows in a pass: `tokens` fill rows [first_row, first_row +
+// tokens.size()) and advance `state` in order.
+struct Segment {
+  std::span<const int32_t> tokens;
+  int64_t first_row = 0;
+  State* state = nullptr;
+
+  int64_t n_rows() const { return int64_t(tokens.size()); }
+};
+
+// A row whose logits are wanted, and where its [V] logits go.
+struct LogitsRow {
+  int64_t row = 0;
+  float* out = nullptr;
+};
+
+// One forward pass: segments in row order covering rows [0, T), and the rows
+// that go through the head.
+struct ForwardPass {
+  std::span<const Segment> segments;
+  std::span<const LogitsRow> logits;
+};
+
+// T of a pass: the rows its segments cover.
+inline int64_t total_rows(std::span<const Segment> segments) {
+  return segments.empty() ? 0 : segments.back().first_row + segments.back().n_rows();
+}
+
+// Runs fn(segment) for every segment. When there are several and the work is
+// large enough to pay for waking threads (rows x `work_per_row` multiply-adds,
+// the kernels' own threshold), they are shared out over the default thread
+// pool and the kernels inside run serially (see util/thread_pool.h); a single
+// segment runs on the calling thread so its kernels can use the pool
+// themselves. Each segment touches only its own state and rows, so the result
+// does not depend on how they are scheduled.
+constexpr int64_t kParallelWork = int64_t(1) << 18;
+
+template <class Fn>
+void for_each_segment(std::span<const Segment> segments, int64_t work_per_row, Fn&& fn) {
+  if (segments.size() == 1 || total_rows(segments) * work_per_row < kParallelWork) {
+    for (const Segment& s : segments) fn(s);
+    return;
+  }
+  default_pool().parallel_for(int64_t(segments.size()), [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) fn(segments[size_t(i)]);
+  });
+}
 
 // A LayerNorm's fp32 weight and bias.
 struct Norm {
@@ -22,17 +77,22 @@ constexpr float kLayerNormEps = 1e-5f;  // torch.nn.functional.layer_norm defaul
 // out[t] = LayerNorm(x[t]) for T rows of n. `out` may alias `x`.
 void layer_norm_rows(const float* x, int64_t T, int64_t n, const Norm& norm, float* out);
 
-// Embedding rows for `tokens`, then ln0 (the official loader folds ln0 into
-// the embedding; doing it per token is the same fp32 math without a copy).
-void embed_tokens(std::span<const int32_t> tokens, const ops::Matrix& emb, const Norm& ln0, float* x);
+// Embedding rows for every segment's tokens, then ln0 (the official loader
+// folds ln0 into the embedding; doing it per token is the same fp32 math
+// without a copy).
+void embed_tokens(std::span<const Segment> segments, const ops::Matrix& emb, const Norm& ln0, float* x);
 
-// Token shift over a chunk: prev[t] = x[t-1], prev[0] = the state's last
-// input; then the state keeps x[T-1] for the next call.
-void shift_tokens(const float* x, int64_t T, int64_t C, std::span<float> state_prev, float* prev);
+// Token shift per segment: prev[t] = x[t-1] within the segment, its first row
+// takes the last input kept in tensor `state_tensor` of the segment's state,
+// which then keeps the segment's last row for the next pass.
+void shift_tokens(const float* x, int64_t C, std::span<const Segment> segments, size_t state_tensor,
+                  float* prev);
 
-// Logits of the selected rows: ln_out, then the head. `rows` are indices into x.
-void head_logits(const float* x, int64_t C, std::span<const int64_t> rows, const Norm& ln_out,
-                 const ops::Matrix& head, float* logits, std::vector<float>& scratch);
+// Logits of the selected rows: ln_out, then the head, all rows in one matrix
+// product. Written in place when the outputs are one contiguous [R, V] block
+// (forward()'s case), else through `scratch` and copied out.
+void head_logits(const float* x, int64_t C, std::span<const LogitsRow> rows, const Norm& ln_out,
+                 const ops::Matrix& head, std::vector<float>& scratch);
 
 // Scratch buffers reused across calls: `get(i, n)` returns buffer i with at
 // least n floats, growing it only when a larger chunk arrives.

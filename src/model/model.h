@@ -16,6 +16,8 @@
 
 namespace aviary {
 
+struct ForwardPass;  // model/blocks.h: the rows of one pass, split by sequence
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -34,19 +36,38 @@ class Model {
   void forward(std::span<const int32_t> tokens, State& state, std::vector<float>& logits,
                bool all_positions = false) const;
 
+  // One sequence's part of a batched forward pass.
+  struct BatchItem {
+    std::span<const int32_t> tokens;  // at least one token, fed to `state` in order
+    State* state = nullptr;           // this sequence's state, updated in place
+    float* logits = nullptr;          // receives the [V] logits after its last token, or null
+  };
+  // Advances every item's state by its tokens in one pass over the weights: the rows
+  // of all items go through each matrix product together (chunked internally to bound
+  // scratch memory). Each item's state and logits are bit for bit what
+  // forward(item.tokens, *item.state, ...) alone gives. States must be distinct.
+  void forward_batch(std::span<const BatchItem> items) const;
+
   // Tokens per sequence-mode chunk (bounds scratch memory for long prompts).
+  // A pass of a batch holds at most this many rows, unless every item is a
+  // single token (a decode batch), which may take up to kDecodeRows.
   static constexpr int64_t kChunkTokens = 128;
+  static constexpr int64_t kDecodeRows = 256;
 
  protected:
   Model(Checkpoint ckpt, ModelConfig config) : ckpt_(std::move(ckpt)), config_(std::move(config)) {}
 
-  // One chunk. `logits` receives T rows when all_positions, else one row
-  // for the last token, or nothing when null (a chunk before the last).
-  virtual void forward_chunk(std::span<const int32_t> tokens, State& state, float* logits,
-                             bool all_positions) const = 0;
+  // One pass: every segment's tokens advance its state; the logits rows go
+  // through the head. forward() and forward_batch() both come down to this.
+  virtual void forward_pass(const ForwardPass& pass) const = 0;
 
  private:
   friend std::string model_fingerprint(const Model& model);  // model/state_file.h
+
+  // Errors for a token id outside the vocabulary, or a state of another size;
+  // `item` is the batch item they name, or -1 for forward().
+  void check_tokens(std::span<const int32_t> tokens, int64_t item) const;
+  void check_state(const State& state, int64_t item) const;
 
   Checkpoint ckpt_;
   ModelConfig config_;
@@ -54,7 +75,13 @@ class Model {
   // every state save would touch thousands of pages each time.
   mutable std::once_flag fingerprint_once_;
   mutable std::string fingerprint_;
+  // The float count of new_state(), computed once for check_state().
+  mutable std::once_flag state_size_once_;
+  mutable size_t state_size_ = 0;
 };
+
+// The batch item by its short name too (aviary::BatchItem).
+using BatchItem = Model::BatchItem;
 
 // Opens a `.pth` or `.safetensors` checkpoint, detects its architecture and
 // builds the model. Errors name the file and what is wrong.

@@ -34,9 +34,9 @@ class Rwkv4 final : public RwkvModel {
   }
 
  protected:
-  void time_mix(int64_t li, int64_t T, State& state, Workspace& ws) const override;
-  void channel_mix(int64_t li, int64_t T, State& state, Workspace& ws) const override {
-    ffn_[size_t(li)].run(T, state.tensor(size_t(li) * kPerLayer + kFfnPrev), ws, kFfnSlots);
+  void time_mix(int64_t li, std::span<const Segment> segments, Workspace& ws) const override;
+  void channel_mix(int64_t li, std::span<const Segment> segments, Workspace& ws) const override {
+    ffn_[size_t(li)].run(segments, size_t(li) * kPerLayer + kFfnPrev, ws, kFfnSlots);
   }
 
  private:
@@ -68,13 +68,13 @@ void Rwkv4::load() {
   owned_ = r.take_owned();
 }
 
-void Rwkv4::time_mix(int64_t li, int64_t T, State& state, Workspace& ws) const {
-  const int64_t C = config().n_embd;
+void Rwkv4::time_mix(int64_t li, std::span<const Segment> segments, Workspace& ws) const {
+  const int64_t T = total_rows(segments), C = config().n_embd;
   const size_t TC = size_t(T * C), base = size_t(li) * kPerLayer;
   const TimeMix4& p = att_[size_t(li)];
   const float* xln = ws.get(kSlotXln, TC);
   float* prev = ws.get(kSlotPrev, TC);
-  shift_tokens(xln, T, C, state.tensor(base + kAttPrev), prev);
+  shift_tokens(xln, C, segments, base + kAttPrev, prev);
   float *xk = ws.get(kXk, TC), *xv = ws.get(kXv, TC), *xr = ws.get(kXr, TC);
   for (int64_t t = 0; t < T; ++t) {
     const int64_t o = t * C;
@@ -87,8 +87,12 @@ void Rwkv4::time_mix(int64_t li, int64_t T, State& state, Workspace& ws) const {
   ops::linear(xv, T, p.value, v);
   ops::linear(xr, T, p.receptance, r);
   ops::sigmoid_inplace(r, int64_t(TC));
-  ops::wkv4_sequence(state.tensor(base + kAA).data(), state.tensor(base + kBB).data(),
-                     state.tensor(base + kPP).data(), C, T, p.decay.data(), p.first.data(), k, v, y);
+  for_each_segment(segments, C, [&](const Segment& s) {
+    State& st = *s.state;
+    const int64_t o = s.first_row * C;
+    ops::wkv4_sequence(st.tensor(base + kAA).data(), st.tensor(base + kBB).data(), st.tensor(base + kPP).data(),
+                       C, s.n_rows(), p.decay.data(), p.first.data(), k + o, v + o, y + o);
+  });
   ops::mul_inplace(y, r, int64_t(TC));
   float* out = ws.get(kSlotOut, TC);
   ops::linear(y, T, p.output, out);

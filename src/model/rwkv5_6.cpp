@@ -43,9 +43,9 @@ class Rwkv5_6 final : public RwkvModel {
   State new_state() const override { return matrix_state(); }
 
  protected:
-  void time_mix(int64_t li, int64_t T, State& state, Workspace& ws) const override;
-  void channel_mix(int64_t li, int64_t T, State& state, Workspace& ws) const override {
-    ffn_[size_t(li)].run(T, state.tensor(size_t(li) * kPerLayer + kFfnPrev), ws, kFfnSlots);
+  void time_mix(int64_t li, std::span<const Segment> segments, Workspace& ws) const override;
+  void channel_mix(int64_t li, std::span<const Segment> segments, Workspace& ws) const override {
+    ffn_[size_t(li)].run(segments, size_t(li) * kPerLayer + kFfnPrev, ws, kFfnSlots);
   }
 
  private:
@@ -150,14 +150,14 @@ const float* Rwkv5_6::dynamic_decay(const TimeMix56& p, int64_t T, Workspace& ws
   return w;
 }
 
-void Rwkv5_6::time_mix(int64_t li, int64_t T, State& state, Workspace& ws) const {
+void Rwkv5_6::time_mix(int64_t li, std::span<const Segment> segments, Workspace& ws) const {
   const auto& c = config();
-  const int64_t C = c.n_embd, H = c.n_head, N = c.head_size, TC = T * C;
+  const int64_t T = total_rows(segments), C = c.n_embd, H = c.n_head, N = c.head_size, TC = T * C;
   const size_t base = size_t(li) * kPerLayer;
   const TimeMix56& p = att_[size_t(li)];
   const float* xln = ws.get(kSlotXln, size_t(TC));
   float* prev = ws.get(kSlotPrev, size_t(TC));
-  shift_tokens(xln, T, C, state.tensor(base + kAttPrev), prev);
+  shift_tokens(xln, C, segments, base + kAttPrev, prev);
   shifted_inputs(p, T, xln, prev, ws);
 
   float *r = ws.get(kR, size_t(TC)), *k = ws.get(kK, size_t(TC)), *v = ws.get(kV, size_t(TC)),
@@ -169,8 +169,11 @@ void Rwkv5_6::time_mix(int64_t li, int64_t T, State& state, Workspace& ws) const
   for (int64_t j = 0; j < TC; ++j) g[j] = g[j] * ops::sigmoid(g[j]);  // SiLU
 
   const float* w = dynamic_decay(p, T, ws);
-  ops::wkv5_sequence(state.tensor(base + kWkv).data(), H, N, T, r, k, v, w ? w : p.decay.data(),
-                     w ? C : 0, p.bonus.data(), y);
+  for_each_segment(segments, H * N * N, [&](const Segment& s) {
+    const int64_t o = s.first_row * C;
+    ops::wkv5_sequence(s.state->tensor(base + kWkv).data(), H, N, s.n_rows(), r + o, k + o, v + o,
+                       w ? w + o : p.decay.data(), w ? C : 0, p.bonus.data(), y + o);
+  });
   for (int64_t t = 0; t < T; ++t)
     ops::group_norm(y + t * C, H, N, p.ln_x.w.data(), p.ln_x.b.data(), kGroupNormEps, y + t * C);
   ops::mul_inplace(y, g, TC);

@@ -35,6 +35,9 @@ struct Layer {
   ChannelMix ffn;
 };
 
+// State per layer (matrix_state()): token shift of the time mix, WKV matrix, token shift of the channel mix.
+enum StateIndex : int64_t { kAttPrev, kWkv, kFfnPrev, kPerLayer };
+
 // Scratch slots of the workspace, after the shared ones.
 enum Slot : size_t {
   kX = kSlotX, kXln = kSlotXln, kPrev = kSlotPrev, kOut = kSlotOut,
@@ -49,8 +52,8 @@ class Rwkv7 final : public RwkvModel {
   State new_state() const override { return matrix_state(); }
 
  protected:
-  void time_mix(int64_t li, int64_t T, State& state, Workspace& ws) const override;
-  void channel_mix(int64_t li, int64_t T, State& state, Workspace& ws) const override;
+  void time_mix(int64_t li, std::span<const Segment> segments, Workspace& ws) const override;
+  void channel_mix(int64_t li, std::span<const Segment> segments, Workspace& ws) const override;
 
  private:
   void load();
@@ -113,13 +116,13 @@ void lora(const float* x, int64_t T, const ops::Matrix& down, const ops::Matrix&
   ops::linear_in_out(tmp, T, up, out);
 }
 
-void Rwkv7::time_mix(int64_t li, int64_t T, State& state, Workspace& ws) const {
+void Rwkv7::time_mix(int64_t li, std::span<const Segment> segments, Workspace& ws) const {
   const auto& c = config();
-  const int64_t C = c.n_embd, H = c.n_head, N = c.head_size, TC = T * C;
+  const int64_t T = total_rows(segments), C = c.n_embd, H = c.n_head, N = c.head_size, TC = T * C;
   const TimeMix& p = layers_[size_t(li)].att;
   const float* xln = ws.get(kXln, TC);
   float* prev = ws.get(kPrev, TC);
-  shift_tokens(xln, T, C, state.tensor(size_t(3 * li)), prev);
+  shift_tokens(xln, C, segments, size_t(kAttPrev + kPerLayer * li), prev);
 
   float *xr = ws.get(kXr, TC), *xw = ws.get(kXw, TC), *xk = ws.get(kXk, TC), *xv = ws.get(kXv, TC),
         *xa = ws.get(kXa, TC), *xg = ws.get(kXg, TC);
@@ -164,7 +167,11 @@ void Rwkv7::time_mix(int64_t li, int64_t T, State& state, Workspace& ws) const {
   }
 
   float* y = ws.get(kY, TC);
-  ops::wkv7_sequence(state.tensor(size_t(3 * li + 1)).data(), H, N, T, r, w, k, v, kk, a, y);
+  for_each_segment(segments, H * N * N, [&](const Segment& s) {
+    const int64_t o = s.first_row * C;
+    ops::wkv7_sequence(s.state->tensor(size_t(kWkv + kPerLayer * li)).data(), H, N, s.n_rows(), r + o, w + o,
+                       k + o, v + o, kk + o, a + o, y + o);
+  });
 
   for (int64_t t = 0; t < T; ++t) {
     const int64_t o = t * C;
@@ -183,12 +190,12 @@ void Rwkv7::time_mix(int64_t li, int64_t T, State& state, Workspace& ws) const {
   ops::add_inplace(ws.get(kX, TC), out, TC);
 }
 
-void Rwkv7::channel_mix(int64_t li, int64_t T, State& state, Workspace& ws) const {
-  const int64_t C = config().n_embd, F = config().ffn_dim, TC = T * C;
+void Rwkv7::channel_mix(int64_t li, std::span<const Segment> segments, Workspace& ws) const {
+  const int64_t T = total_rows(segments), C = config().n_embd, F = config().ffn_dim, TC = T * C;
   const ChannelMix& p = layers_[size_t(li)].ffn;
   const float* xln = ws.get(kXln, TC);
   float* prev = ws.get(kPrev, TC);
-  shift_tokens(xln, T, C, state.tensor(size_t(3 * li + 2)), prev);
+  shift_tokens(xln, C, segments, size_t(kFfnPrev + kPerLayer * li), prev);
   float* xk = ws.get(kXk, TC);
   for (int64_t t = 0; t < T; ++t) ops::token_shift_mix(xln + t * C, prev + t * C, p.x_k.data(), C, xk + t * C);
   float* h = ws.get(kFfn, size_t(T * F));

@@ -1,7 +1,5 @@
 #include "model/rwkv_base.h"
 
-#include <numeric>
-
 #include "ops/elementwise.h"
 #include "ops/linear.h"
 
@@ -41,23 +39,19 @@ State RwkvModel::matrix_state() const {
                         {"ffn.x_prev", {c.n_embd}}});
 }
 
-void RwkvModel::forward_chunk(std::span<const int32_t> tokens, State& state, float* logits,
-                              bool all_positions) const {
+void RwkvModel::forward_pass(const ForwardPass& pass) const {
   thread_local Workspace ws;
-  const int64_t T = int64_t(tokens.size()), C = config().n_embd;
+  const int64_t T = total_rows(pass.segments), C = config().n_embd;
   float* x = ws.get(kSlotX, size_t(T * C));
-  embed_tokens(tokens, emb_, ln0_, x);
+  embed_tokens(pass.segments, emb_, ln0_, x);
   for (int64_t li = 0; li < config().n_layer; ++li) {
     layer_norm_rows(x, T, C, ln1_[size_t(li)], ws.get(kSlotXln, size_t(T * C)));
-    time_mix(li, T, state, ws);
+    time_mix(li, pass.segments, ws);
     layer_norm_rows(x, T, C, ln2_[size_t(li)], ws.get(kSlotXln, size_t(T * C)));
-    channel_mix(li, T, state, ws);
+    channel_mix(li, pass.segments, ws);
   }
-  if (!logits) return;
-  std::vector<int64_t> rows(all_positions ? size_t(T) : 1);
-  std::iota(rows.begin(), rows.end(), all_positions ? 0 : T - 1);
   thread_local std::vector<float> scratch;
-  head_logits(x, C, rows, ln_out_, head_, logits, scratch);
+  head_logits(x, C, pass.logits, ln_out_, head_, scratch);
 }
 
 void token_mix(MixForm form, const float* x, const float* prev, const float* mix, int64_t n, float* out) {
@@ -78,11 +72,12 @@ void GatedChannelMix::load(WeightReader& r, const std::string& prefix, MixForm m
   value = r.matrix(prefix + "value.weight", C, F);
 }
 
-void GatedChannelMix::run(int64_t T, std::span<float> state_prev, Workspace& ws, size_t first_slot) const {
-  const int64_t C = receptance.rows, F = key.rows, TC = T * C;
+void GatedChannelMix::run(std::span<const Segment> segments, size_t state_tensor, Workspace& ws,
+                          size_t first_slot) const {
+  const int64_t T = total_rows(segments), C = receptance.rows, F = key.rows, TC = T * C;
   const float* xln = ws.get(kSlotXln, size_t(TC));
   float* prev = ws.get(kSlotPrev, size_t(TC));
-  shift_tokens(xln, T, C, state_prev, prev);
+  shift_tokens(xln, C, segments, state_tensor, prev);
   float *xk = ws.get(first_slot, size_t(TC)), *xr = ws.get(first_slot + 1, size_t(TC));
   for (int64_t t = 0; t < T; ++t) {
     token_mix(form, xln + t * C, prev + t * C, mix_k.data(), C, xk + t * C);

@@ -22,13 +22,13 @@ class RwkvModel : public Model {
   // Reads the tensors every version has (emb, ln0, ln1/ln2 per layer, ln_out, head).
   void load_shared(WeightReader& r);
 
-  void forward_chunk(std::span<const int32_t> tokens, State& state, float* logits,
-                     bool all_positions) const final;
+  void forward_pass(const ForwardPass& pass) const final;
 
-  // Each reads the normalised input from kSlotXln ([T, C]) and adds its
-  // output to the residual stream in kSlotX.
-  virtual void time_mix(int64_t layer, int64_t T, State& state, Workspace& ws) const = 0;
-  virtual void channel_mix(int64_t layer, int64_t T, State& state, Workspace& ws) const = 0;
+  // Each reads the normalised input from kSlotXln ([T, C], T = total_rows(segments))
+  // and adds its output to the residual stream in kSlotX; token shift and the
+  // recurrence advance each segment's own state.
+  virtual void time_mix(int64_t layer, std::span<const Segment> segments, Workspace& ws) const = 0;
+  virtual void channel_mix(int64_t layer, std::span<const Segment> segments, Workspace& ws) const = 0;
 
   // A state of `per_layer` tensors for every layer, named blocks.N.<name>.
   State layered_state(const std::vector<StateTensor>& per_layer) const;
@@ -57,8 +57,9 @@ struct GatedChannelMix {
 
   // `prefix` is "blocks.N.ffn."; mix tensors are time_mix_* (Lerp) or time_maa_* (Shift).
   void load(WeightReader& r, const std::string& prefix, MixForm mix_form, int64_t C, int64_t F);
-  // Reads kSlotXln, updates the state's token-shift vector, adds to kSlotX.
-  void run(int64_t T, std::span<float> state_prev, Workspace& ws, size_t first_slot) const;
+  // Reads kSlotXln, updates every segment's token-shift vector (tensor
+  // `state_tensor` of its state), adds to kSlotX.
+  void run(std::span<const Segment> segments, size_t state_tensor, Workspace& ws, size_t first_slot) const;
 };
 
 }  // namespace aviary
