@@ -22,7 +22,7 @@ nlohmann::json describe(const Model& model) {
   }
   nlohmann::json j;
   j["file"] = ck.path();
-  j["format"] = ck.format() == CheckpointFormat::Pth ? "pth" : "safetensors";
+  j["format"] = ck.format() == CheckpointFormat::Pth ? "pth" : ck.format() == CheckpointFormat::Gguf ? "gguf" : "safetensors";
   j["file_size"] = ck.file_size();
   j["architecture"] = c.arch_name();
   j["version"] = c.version;
@@ -75,7 +75,7 @@ void print_text(const nlohmann::json& j) {
 Action add_info(CLI::App& app) {
   auto model_path = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
-  app.add_option("-m,--model", *model_path, "checkpoint (.pth or .safetensors)")->required();
+  app.add_option("-m,--model", *model_path, "checkpoint (.pth, .safetensors or GGUF)")->required();
   app.add_flag("--json", *json, "print one JSON object");
   return [=] {
     const auto model = load_model(*model_path);

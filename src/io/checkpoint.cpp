@@ -1,5 +1,6 @@
 #include "io/checkpoint.h"
 
+#include "io/gguf_reader.h"
 #include "io/pth_reader.h"
 #include "io/safetensors_reader.h"
 #include "util/error.h"
@@ -7,7 +8,8 @@
 namespace aviary {
 
 namespace {
-constexpr const char* kNotACheckpoint = "not a PyTorch .pth (ZIP) or .safetensors file";
+// (Existing tests match the first part of this message.)
+constexpr const char* kNotACheckpoint = "not a PyTorch .pth (ZIP) or .safetensors file, nor GGUF";
 }
 
 // The format is recognised by content: files are often renamed, and a .pth
@@ -17,18 +19,21 @@ Checkpoint Checkpoint::open(const std::string& path) {
   if (file->size() == 0)
     throw error_in(path, std::string("empty file (0 bytes); ") + kNotACheckpoint);
   if (has_zip_magic(*file)) return read_pth(std::move(file));
+  if (has_gguf_magic(*file)) return read_gguf(std::move(file));
   if (looks_like_safetensors(*file)) return read_safetensors(std::move(file));
   throw error_in(path, kNotACheckpoint);
 }
 
 Checkpoint::Checkpoint(std::shared_ptr<const MappedFile> file, CheckpointFormat format,
                        std::vector<TensorView> tensors, std::vector<ZipEntry> zip_entries,
-                       std::map<std::string, std::string> metadata)
+                       std::map<std::string, std::string> metadata,
+                       std::shared_ptr<const GgufMetadata> gguf)
     : file_(std::move(file)),
       format_(format),
       tensors_(std::move(tensors)),
       zip_entries_(std::move(zip_entries)),
-      metadata_(std::move(metadata)) {
+      metadata_(std::move(metadata)),
+      gguf_(std::move(gguf)) {
   for (size_t i = 0; i < tensors_.size(); ++i)
     if (!index_.emplace(tensors_[i].name, i).second)
       throw error_in(file_->path(), "duplicate tensor name '" + tensors_[i].name + "'");

@@ -1,6 +1,6 @@
 // A checkpoint: the named tensors of one weights file, mapped in place.
-// Opens PyTorch `.pth` (torch.save ZIP + pickle) and `.safetensors` files,
-// recognised by their content rather than their extension.
+// Opens PyTorch `.pth` (torch.save ZIP + pickle), `.safetensors` and GGUF
+// files, recognised by their content rather than their extension.
 #pragma once
 
 #include <map>
@@ -10,13 +10,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include "io/gguf_value.h"
 #include "io/tensor.h"
 #include "io/zip_reader.h"
 #include "util/mapped_file.h"
 
 namespace aviary {
 
-enum class CheckpointFormat { Pth, Safetensors };
+enum class CheckpointFormat { Pth, Safetensors, Gguf };
 
 class Checkpoint {
  public:
@@ -25,10 +26,12 @@ class Checkpoint {
 
   // Builds a checkpoint from tensors that point into `file` (used by the readers).
   // `zip_entries` are the records whose CRC-32 verify_checksums() checks;
-  // `metadata` is the safetensors "__metadata__" map. Throws on duplicate names.
+  // `metadata` is the safetensors "__metadata__" map; `gguf` a GGUF file's
+  // key/value metadata. Throws on duplicate names.
   Checkpoint(std::shared_ptr<const MappedFile> file, CheckpointFormat format,
              std::vector<TensorView> tensors, std::vector<ZipEntry> zip_entries = {},
-             std::map<std::string, std::string> metadata = {});
+             std::map<std::string, std::string> metadata = {},
+             std::shared_ptr<const GgufMetadata> gguf = nullptr);
 
   const std::string& path() const { return file_->path(); }
   size_t file_size() const { return file_->size(); }
@@ -50,6 +53,18 @@ class Checkpoint {
   // The safetensors "__metadata__" strings; empty for .pth files.
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
+  // A GGUF file's metadata; null for other formats.
+  const GgufMetadata* gguf_metadata() const { return gguf_.get(); }
+  const std::shared_ptr<const GgufMetadata>& gguf_metadata_ptr() const { return gguf_; }
+
+  // The mapped file the tensors point into (shared by derived views).
+  const std::shared_ptr<const MappedFile>& file() const { return file_; }
+
+  // Keeps `buffer` alive as long as this checkpoint: for views whose
+  // tensors point into memory they own (e.g. a GGUF file's tensors
+  // re-laid out under the official names).
+  void keep_alive(std::shared_ptr<const void> buffer) { owned_.push_back(std::move(buffer)); }
+
  private:
   std::shared_ptr<const MappedFile> file_;
   CheckpointFormat format_;
@@ -57,6 +72,8 @@ class Checkpoint {
   std::unordered_map<std::string, size_t> index_;
   std::vector<ZipEntry> zip_entries_;
   std::map<std::string, std::string> metadata_;
+  std::shared_ptr<const GgufMetadata> gguf_;
+  std::vector<std::shared_ptr<const void>> owned_;
 };
 
 }  // namespace aviary

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "model/blocks.h"
+#include "model/gguf_rwkv7.h"
 #include "model/rwkv4.h"
 #include "model/rwkv5_6.h"
 #include "model/rwkv7.h"
@@ -117,6 +118,8 @@ void Model::forward_batch(std::span<const BatchItem> items) const {
 
 std::unique_ptr<Model> load_model(const std::string& path) {
   Checkpoint ckpt = Checkpoint::open(path);
+  // llama.cpp's rwkv7 GGUF files are read through the official names and shapes.
+  if (ckpt.format() == CheckpointFormat::Gguf) ckpt = official_rwkv7_view(ckpt);
   ModelConfig config = detect_config(ckpt);
   switch (config.arch) {
     case Arch::RWKV4: return make_rwkv4(std::move(ckpt), std::move(config));
