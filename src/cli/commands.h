@@ -21,11 +21,20 @@ Action add_forward(CLI::App& app);
 Action add_generate(CLI::App& app);
 Action add_chat(CLI::App& app);
 Action add_state(CLI::App& app);
+Action add_quantize(CLI::App& app);
+Action add_serve(CLI::App& app);
+Action add_eval(CLI::App& app);
+Action add_bench(CLI::App& app);
+Action add_synth(CLI::App& app);
 
 // The sampling flags that `generate` and `chat` share, bound to `params`
 // (whose current values are shown as the defaults). Returns the --seed option,
 // so the caller can tell whether a seed was given.
 CLI::Option* add_sampling_flags(CLI::App& app, SamplerParams& params, std::string& ban);
+
+// -t/--threads N: the kernels' thread count (default: physical cores), set
+// as soon as the flag is parsed. add_sampling_flags adds it too.
+void add_threads_flag(CLI::App& app);
 
 // "33.00 KiB": a byte count for people.
 std::string human_bytes(double bytes);

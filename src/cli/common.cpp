@@ -3,6 +3,7 @@
 
 #include "cli/commands.h"
 #include "util/error.h"
+#include "util/thread_pool.h"
 
 namespace aviary::cli {
 
@@ -14,8 +15,16 @@ CLI::Option* add_sampling_flags(CLI::App& app, SamplerParams& s, std::string& ba
   app.add_option("--frequency-penalty", s.frequency_penalty, "subtracted per (decayed) occurrence")->capture_default_str();
   app.add_option("--penalty-decay", s.penalty_decay, "occurrence counts decay by this per token")->capture_default_str();
   app.add_option("--ban", ban, "token ids never to sample, e.g. 0,11");
+  add_threads_flag(app);
   return app.add_option("--seed", s.seed, "random seed (default: a fresh one); "
                                           "the same seed repeats a run exactly");
+}
+
+void add_threads_flag(CLI::App& app) {
+  app.add_option_function<int>(
+         "-t,--threads", [](const int& n) { set_default_thread_count(n); },
+         "threads for the kernels (default: one per physical core)")
+      ->check(CLI::PositiveNumber);
 }
 
 std::string human_bytes(double b) {

@@ -23,6 +23,11 @@ int main(int argc, char** argv) {
   add(aviary::cli::add_generate, "generate", "Continue a prompt, streaming the text");
   add(aviary::cli::add_chat, "chat", "Chat with a model, keeping its state between turns");
   add(aviary::cli::add_state, "state", "Save, inspect and convert model states");
+  add(aviary::cli::add_quantize, "quantize", "Write an RWKV-7 checkpoint as llama.cpp GGUF, quantizing its matrices");
+  add(aviary::cli::add_serve, "serve", "Serve the model over an OpenAI-compatible HTTP API");
+  add(aviary::cli::add_eval, "eval", "Measure perplexity, LAMBADA accuracy or the distance to a reference model");
+  add(aviary::cli::add_bench, "bench", "Measure prompt and generation speed (llama-bench style) or memory bandwidth");
+  add(aviary::cli::add_synth, "synth", "Write a random-weight RWKV-7 of an official size");
 
   try {
     app.parse(argc, argv);

@@ -1,9 +1,8 @@
 #include "model/generator.h"
 
 #include <chrono>
+#include <cmath>
 
-#include "model/stop_matcher.h"
-#include "text/utf8.h"
 #include "util/error.h"
 
 namespace aviary {
@@ -55,17 +54,68 @@ void check_tokenizer_fits(const Model& model, const Tokenizer& tokenizer, const 
                                    ")");
 }
 
+namespace {
+
+SamplerParams stepper_sampler_params(const Tokenizer& tokenizer, int32_t model_vocab, const GenerationOptions& o) {
+  if (o.max_tokens < 0) throw Error("generate: the token limit must not be negative");
+  for (const auto& [id, bias] : o.logit_bias) {
+    if (id < 0 || id >= model_vocab)
+      throw Error("logit_bias: token id " + std::to_string(id) + " is outside the vocabulary (0.." +
+                  std::to_string(model_vocab - 1) + ")");
+    if (!std::isfinite(bias)) throw Error("logit_bias: the bias of token " + std::to_string(id) + " is not finite");
+  }
+  SamplerParams params = with_undecodable_banned(o.sampling, tokenizer.vocab_size(), model_vocab);
+  add_unweighted_tokens(params, tokenizer);
+  return params;
+}
+
+}  // namespace
+
+TokenStepper::TokenStepper(const Tokenizer& tokenizer, int32_t model_vocab, const GenerationOptions& options)
+    : tokenizer_(tokenizer), options_(options),
+      sampler_(stepper_sampler_params(tokenizer, model_vocab, options), model_vocab),
+      stops_(options.stop_strings) {}
+
+TokenStepper::Step TokenStepper::finish(StopReason reason) {
+  Step s;
+  s.done = done_ = true;
+  stop_ = reason;
+  // A stop string hides everything from it on; otherwise the held-back text
+  // (an unfinished character, a possible stop string's start) is shown.
+  if (reason != StopReason::StopString && reason != StopReason::Cancelled)
+    s.tail = stops_.push(utf8_.flush()).text + stops_.flush();
+  return s;
+}
+
+void TokenStepper::cancel() {
+  done_ = true;
+  stop_ = StopReason::Cancelled;
+}
+
+TokenStepper::Step TokenStepper::next(std::span<const float> logits) {
+  if (done_) throw Error("generate: next token asked for after the generation ended");
+  if (int32_t(tokens_.size()) >= options_.max_tokens) return finish(StopReason::Length);
+  if (options_.cancel && options_.cancel->load(std::memory_order_relaxed)) return finish(StopReason::Cancelled);
+  scratch_.assign(logits.begin(), logits.end());
+  for (const auto& [id, bias] : options_.logit_bias) scratch_[size_t(id)] += bias;
+  const int32_t token = sampler_.sample(scratch_);
+  if (sampler_.is_stop_token(token)) return finish(StopReason::StopToken);
+  if (token == kEndOfTextId && options_.stop_at_end_of_text) return finish(StopReason::EndOfText);
+  tokens_.push_back(token);
+  const StopMatcher::Result r = stops_.push(utf8_.push(tokenizer_.token_bytes(token)));
+  Step s;
+  if (r.stopped) s = finish(StopReason::StopString);
+  else if (int32_t(tokens_.size()) >= options_.max_tokens) s = finish(StopReason::Length);
+  s.token = token;
+  s.text = r.text;
+  return s;
+}
+
 GenerationResult generate(const Model& model, const Tokenizer& tokenizer, State& state,
                           std::span<const int32_t> prompt, const GenerationOptions& options,
                           const TextSink& on_text) {
   if (prompt.empty()) throw Error("generate: the prompt has no tokens");
-  if (options.max_tokens < 0) throw Error("generate: the token limit must not be negative");
-  const int32_t V = int32_t(model.config().vocab_size);
-  SamplerParams params = with_undecodable_banned(options.sampling, tokenizer.vocab_size(), V);
-  add_unweighted_tokens(params, tokenizer);
-  Sampler sampler(std::move(params), V);
-  StopMatcher stops(options.stop_strings);
-  Utf8StreamDecoder utf8;
+  TokenStepper stepper(tokenizer, int32_t(model.config().vocab_size), options);
 
   GenerationResult res;
   res.prompt_tokens = int64_t(prompt.size());
@@ -76,24 +126,16 @@ GenerationResult generate(const Model& model, const Tokenizer& tokenizer, State&
 
   t0 = std::chrono::steady_clock::now();
   auto emit = [&](const std::string& text) { return text.empty() || on_text(text); };
-  bool cancelled = false;
-  std::vector<float> scratch;  // sampling edits its input; `logits` stay the model's own
-  while (int32_t(res.tokens.size()) < options.max_tokens) {
-    if (options.cancel && options.cancel->load(std::memory_order_relaxed)) { cancelled = true; break; }
-    scratch.assign(logits.begin(), logits.end());
-    const int32_t token = sampler.sample(scratch);
-    if (sampler.is_stop_token(token)) { res.stop = StopReason::StopToken; break; }
-    if (token == kEndOfTextId && options.stop_at_end_of_text) { res.stop = StopReason::EndOfText; break; }
-    res.tokens.push_back(token);
+  for (;;) {
+    const TokenStepper::Step step = stepper.next(logits);
     // Fed back at once, so that `state` always covers every generated token
     // (a conversation continues from it exactly).
-    model.forward({&token, 1}, state, logits);
-    const StopMatcher::Result r = stops.push(utf8.push(tokenizer.token_bytes(token)));
-    if (!emit(r.text)) { cancelled = true; break; }
-    if (r.stopped) { res.stop = StopReason::StopString; break; }
+    if (step.token >= 0) model.forward({&step.token, 1}, state, logits);
+    if (!emit(step.text)) { stepper.cancel(); break; }
+    if (step.done) { emit(step.tail); break; }
   }
-  if (cancelled) res.stop = StopReason::Cancelled;
-  else if (res.stop != StopReason::StopString) emit(stops.push(utf8.flush()).text + stops.flush());
+  res.tokens = stepper.tokens();
+  res.stop = stepper.stop();
   res.generate_seconds = seconds_since(t0);
   res.logits = std::move(logits);
   return res;

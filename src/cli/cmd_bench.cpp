@@ -1,0 +1,270 @@
+// aviary bench: prompt-processing and generation speed in the manner of
+// llama.cpp's llama-bench (same test names and jsonl fields, so the same
+// scripts read both), plus how close generation comes to the memory
+// bandwidth: each generated token reads every weight once.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "model/eval.h"
+#include "model/model.h"
+#include "ops/membw.h"
+#include "ops/simd.h"
+#include "util/error.h"
+#include "util/thread_pool.h"
+
+namespace aviary::cli {
+
+namespace {
+
+struct BenchOpts {
+  std::string model;
+  int64_t n_prompt = 512, n_gen = 128, membw_mib = 1024;
+  int reps = 5;
+  bool json = false, membw = false, no_warmup = false;
+  double membw_gbs = 0;
+  uint64_t seed = 1234;
+};
+
+struct Stats {
+  double mean = 0, stddev = 0, median = 0;
+};
+
+// Sample standard deviation (n - 1), as llama-bench reports it.
+Stats stats_of(std::vector<double> v) {
+  Stats s;
+  if (v.empty()) return s;
+  for (double x : v) s.mean += x;
+  s.mean /= double(v.size());
+  if (v.size() > 1) {
+    double sq = 0;
+    for (double x : v) sq += (x - s.mean) * (x - s.mean);
+    s.stddev = std::sqrt(sq / double(v.size() - 1));
+  }
+  std::sort(v.begin(), v.end());
+  const size_t m = v.size();
+  s.median = m % 2 ? v[m / 2] : 0.5 * (v[m / 2 - 1] + v[m / 2]);
+  return s;
+}
+
+std::string cpu_info() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(" \t", colon + 1));
+    }
+  return "unknown";
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// "rwkv7 191M bf16": generation, parameter count and the type most weights have.
+std::string model_type(const Model& model, int64_t n_params) {
+  std::map<std::string, int64_t> by_dtype;
+  for (const auto& t : model.checkpoint().tensors()) by_dtype[std::string(dtype_name(t.dtype))] += t.numel();
+  const auto most = std::max_element(by_dtype.begin(), by_dtype.end(),
+                                     [](const auto& a, const auto& b) { return a.second < b.second; });
+  char size[32];
+  if (n_params >= 1'000'000'000) std::snprintf(size, sizeof size, "%.1fB", double(n_params) / 1e9);
+  else std::snprintf(size, sizeof size, "%.0fM", double(n_params) / 1e6);
+  const std::string gen = model.config().sub_version.substr(0, 1);  // "7.0" -> "7"
+  return "rwkv" + gen + " " + size + " " + (most == by_dtype.end() ? "?" : most->first);
+}
+
+struct TestResult {
+  int64_t n_prompt = 0, n_gen = 0;
+  std::vector<double> samples_ns;
+  std::vector<double> samples_ts;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// One repetition: a fresh state, then the prompt in one call (pp) or the
+// tokens one call each (tg). Returns nanoseconds.
+double run_once(const Model& model, const std::vector<int32_t>& tokens, bool prompt) {
+  State state = model.new_state();
+  std::vector<float> logits;
+  const auto start = std::chrono::steady_clock::now();
+  if (prompt) {
+    model.forward(tokens, state, logits);
+  } else {
+    for (int32_t t : tokens) model.forward({&t, 1}, state, logits);
+  }
+  return seconds_since(start) * 1e9;
+}
+
+TestResult run_test(const Model& model, const BenchOpts& o, int64_t n, bool prompt) {
+  std::mt19937_64 rng(o.seed);
+  std::uniform_int_distribution<int32_t> id(1, int32_t(model.config().vocab_size - 1));
+  std::vector<int32_t> tokens(static_cast<size_t>(n));
+  for (auto& t : tokens) t = id(rng);
+  TestResult r;
+  (prompt ? r.n_prompt : r.n_gen) = n;
+  if (!o.no_warmup) run_once(model, tokens, prompt);  // page in the weights, start the pool
+  for (int i = 0; i < o.reps; ++i) {
+    const double ns = run_once(model, tokens, prompt);
+    r.samples_ns.push_back(ns);
+    r.samples_ts.push_back(double(n) / (std::max(ns, 1.0) * 1e-9));
+  }
+  return r;
+}
+
+nlohmann::json test_json(const Model& model, const BenchOpts& o, const TestResult& r, const WeightTraffic& w,
+                         double membw_gbs) {
+  const Stats ns = stats_of(r.samples_ns), ts = stats_of(r.samples_ts);
+  nlohmann::json j;
+  // llama-bench's fields, in its order; those without meaning here keep its defaults.
+#ifdef AVIARY_GIT_COMMIT
+  j["build_commit"] = AVIARY_GIT_COMMIT;
+#else
+  j["build_commit"] = "unknown";
+#endif
+  j["build_number"] = 0;
+  j["cpu_info"] = cpu_info();
+  j["gpu_info"] = "";
+  j["backends"] = "CPU";
+  j["model_filename"] = o.model;
+  j["model_type"] = model_type(model, w.n_params);
+  j["model_size"] = w.model_bytes;
+  j["model_n_params"] = w.n_params;
+  j["n_batch"] = Model::kChunkTokens;
+  j["n_ubatch"] = Model::kChunkTokens;
+  j["n_threads"] = default_thread_count();
+  j["type_k"] = "f32";  // RWKV has no KV cache; its recurrent state is fp32
+  j["type_v"] = "f32";
+  j["n_gpu_layers"] = 0;
+  j["use_mmap"] = true;
+  j["embeddings"] = false;
+  j["n_prompt"] = r.n_prompt;
+  j["n_gen"] = r.n_gen;
+  j["n_depth"] = 0;
+  j["test_time"] = utc_now();
+  j["avg_ns"] = int64_t(std::llround(ns.mean));
+  j["stddev_ns"] = int64_t(std::llround(ns.stddev));
+  j["avg_ts"] = ts.mean;
+  j["stddev_ts"] = ts.stddev;
+  std::vector<int64_t> samples_ns;
+  for (double x : r.samples_ns) samples_ns.push_back(int64_t(std::llround(x)));
+  j["samples_ns"] = samples_ns;
+  j["samples_ts"] = r.samples_ts;
+  // Aviary's own.
+  j["aviary_median_ts"] = ts.median;
+  j["aviary_weight_bytes_per_token"] = w.bytes_per_token;
+  const bool gen = r.n_gen > 0;
+  j["aviary_gbs"] = gen ? nlohmann::json(double(w.bytes_per_token) * ts.median / 1e9) : nlohmann::json(nullptr);
+  j["aviary_membw_gbs"] = membw_gbs > 0 ? nlohmann::json(membw_gbs) : nlohmann::json(nullptr);
+  j["aviary_membw_fraction"] = gen && membw_gbs > 0
+                                   ? nlohmann::json(double(w.bytes_per_token) * ts.median / 1e9 / membw_gbs)
+                                   : nlohmann::json(nullptr);
+  j["simd_target"] = ops::simd_target();
+  return j;
+}
+
+void print_table_header() {
+  std::printf("| %-22s | %10s | %9s | %7s | %6s | %18s | %8s | %7s |\n", "model", "size", "params", "threads",
+              "test", "t/s (median)", "GB/s", "% membw");
+  std::printf("| %s | %s: | %s: | %s: | %s: | %s: | %s: | %s: |\n", std::string(22, '-').c_str(),
+              std::string(9, '-').c_str(), std::string(8, '-').c_str(), std::string(6, '-').c_str(),
+              std::string(5, '-').c_str(), std::string(17, '-').c_str(), std::string(7, '-').c_str(),
+              std::string(6, '-').c_str());
+}
+
+void print_table_row(const nlohmann::json& j) {
+  const bool gen = j["n_gen"].get<int64_t>() > 0;
+  const std::string test = gen ? "tg" + std::to_string(j["n_gen"].get<int64_t>())
+                               : "pp" + std::to_string(j["n_prompt"].get<int64_t>());
+  char ts[64], gbs[32] = "", frac[32] = "", params[32];
+  std::snprintf(ts, sizeof ts, "%.2f ± %.2f", j["aviary_median_ts"].get<double>(), j["stddev_ts"].get<double>());
+  if (!j["aviary_gbs"].is_null()) std::snprintf(gbs, sizeof gbs, "%.2f", j["aviary_gbs"].get<double>());
+  if (!j["aviary_membw_fraction"].is_null())
+    std::snprintf(frac, sizeof frac, "%.1f%%", 100 * j["aviary_membw_fraction"].get<double>());
+  std::snprintf(params, sizeof params, "%.2f M", j["model_n_params"].get<double>() / 1e6);
+  std::printf("| %-22s | %10s | %9s | %7d | %6s | %18s | %8s | %7s |\n", j["model_type"].get<std::string>().c_str(),
+              human_bytes(j["model_size"].get<double>()).c_str(), params, j["n_threads"].get<int>(), test.c_str(), ts,
+              gbs, frac);
+}
+
+ops::MembwResult measure_membw(const BenchOpts& o) {
+  ops::MembwOptions m;
+  m.buffer_bytes = o.membw_mib << 20;
+  return ops::measure_memory_bandwidth(m);
+}
+
+int run_membw_only(const BenchOpts& o) {
+  const ops::MembwResult m = measure_membw(o);
+  if (o.json) {
+    nlohmann::json j = {{"aviary_membw_gbs", m.gbs}, {"samples_gbs", m.pass_gbs}, {"buffer_bytes", m.buffer_bytes},
+                        {"n_threads", m.threads}, {"cpu_info", cpu_info()}, {"test_time", utc_now()}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("memory bandwidth: %.2f GB/s (median of %zu streaming-read passes over %s, %d threads)\n", m.gbs,
+                m.pass_gbs.size(), human_bytes(double(m.buffer_bytes)).c_str(), m.threads);
+  }
+  return 0;
+}
+
+}  // namespace
+
+Action add_bench(CLI::App& app) {
+  auto o = std::make_shared<BenchOpts>();
+  app.add_option("-m,--model", o->model, "checkpoint (.pth or .safetensors)");
+  app.add_option("-p,--n-prompt", o->n_prompt, "prompt tokens processed in one call (0: skip the pp test)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("-n,--n-gen", o->n_gen, "tokens generated one at a time (0: skip the tg test)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("-r,--repetitions", o->reps, "timed repetitions of each test")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_flag("--json", o->json, "one JSON object per line per test, with llama-bench's jsonl field names");
+  app.add_flag("--membw", o->membw, "measure the memory bandwidth (alone without -m; else to rate tg)");
+  app.add_option("--membw-gbs", o->membw_gbs, "the memory bandwidth in GB/s, instead of measuring it")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--membw-mib", o->membw_mib, "buffer size of the bandwidth measurement, MiB")
+      ->capture_default_str()->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  app.add_flag("--no-warmup", o->no_warmup, "skip the untimed run before each test");
+  app.add_option("--seed", o->seed, "seed of the random token ids")->capture_default_str();
+  add_threads_flag(app);
+  return [=] {
+    if (o->model.empty()) {
+      if (o->membw) return run_membw_only(*o);
+      throw Error("bench: give -m MODEL (or --membw alone to measure the memory bandwidth)");
+    }
+    const auto model = load_model(o->model);
+    double membw = o->membw_gbs;
+    if (o->membw && membw <= 0) membw = measure_membw(*o).gbs;
+    const WeightTraffic w = weight_traffic(*model);
+    if (!o->json) print_table_header();
+    for (const bool prompt : {true, false}) {
+      const int64_t n = prompt ? o->n_prompt : o->n_gen;
+      if (n == 0) continue;
+      const nlohmann::json j = test_json(*model, *o, run_test(*model, *o, n, prompt), w, membw);
+      if (o->json) std::printf("%s\n", j.dump().c_str());
+      else print_table_row(j);
+      std::fflush(stdout);
+    }
+    if (!o->json)
+      std::printf("\nweights read per generated token: %s; SIMD target: %s\n",
+                  human_bytes(double(w.bytes_per_token)).c_str(), ops::simd_target().c_str());
+    return 0;
+  };
+}
+
+}  // namespace aviary::cli
