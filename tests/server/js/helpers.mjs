@@ -38,6 +38,8 @@ export async function startServer(extraArgs = []) {
     url,
     stderr: () => stderr,
     client: (apiKey = 'none') => new OpenAI({ baseURL: `${url}/v1`, apiKey, maxRetries: 0, timeout: 60000 }),
+    // AddressSanitizer keeps freed memory in quarantine, so RSS says nothing there.
+    sanitized: () => readFileSync(`/proc/${proc.pid}/maps`, 'utf8').includes('libasan'),
     rssKiB: () => Number(readFileSync(`/proc/${proc.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]),
     metrics: async () => {
       const text = await (await fetch(`${url}/metrics`)).text();
