@@ -16,7 +16,8 @@ Action add_forward(CLI::App& app) {
     bool allow_other_weights = false;
   };
   auto o = std::make_shared<Opts>();
-  app.add_option("-m,--model", o->model, "checkpoint (.pth or .safetensors)")->required();
+  app.add_option("-m,--model", o->model, "checkpoint (.pth, .safetensors or GGUF)")->required();
+  add_threads_flag(app);
   app.add_option("--tokens", o->tokens, "token ids, e.g. 0,510,3158")->required();
   app.add_option("--logits-out", o->logits_out, "write the logits of every position here, raw float32 [T, V]")
       ->required();
