@@ -76,7 +76,13 @@ const char* think_hint(ThinkLength length) {
   return "";
 }
 
-const char* assistant_prefix(ThinkMode mode) {
+size_t snapshot_bytes(const State& s, const std::vector<float>& logits, const std::vector<int32_t>& tokens) {
+  return (s.raw().size() + logits.size()) * sizeof(float) + tokens.size() * sizeof(int32_t);
+}
+
+}  // namespace
+
+const char* assistant_turn_prefix(ThinkMode mode) {
   switch (mode) {
     case ThinkMode::Plain: return "";
     case ThinkMode::On: return " <think";
@@ -84,12 +90,6 @@ const char* assistant_prefix(ThinkMode mode) {
   }
   return "";
 }
-
-size_t snapshot_bytes(const State& s, const std::vector<float>& logits, const std::vector<int32_t>& tokens) {
-  return (s.raw().size() + logits.size()) * sizeof(float) + tokens.size() * sizeof(int32_t);
-}
-
-}  // namespace
 
 SamplerParams chat_sampler_defaults() {
   SamplerParams p;
@@ -118,7 +118,7 @@ std::string system_turn_text(std::string_view message) { return "System: " + std
 
 std::string user_turn_text(std::string_view message, ThinkMode think, ThinkLength length) {
   const char* hint = think == ThinkMode::On ? think_hint(length) : "";
-  return "User: " + std::string(message) + hint + "\n\nAssistant:" + assistant_prefix(think);
+  return "User: " + std::string(message) + hint + "\n\nAssistant:" + assistant_turn_prefix(think);
 }
 
 ChatSession::ChatSession(const Model& model, const Tokenizer& tokenizer, ChatOptions options)

@@ -60,6 +60,10 @@ struct ChatOptions {
 // whitespace as Python's str.strip() does. Invalid UTF-8 becomes U+FFFD.
 std::string clean_chat_message(std::string_view text);
 
+// What follows "Assistant:" to open a reply in `mode`: "", " <think" or
+// " <think></think".
+const char* assistant_turn_prefix(ThinkMode mode);
+
 // The exact text fed for a turn (`message` already cleaned).
 std::string system_turn_text(std::string_view message);
 std::string user_turn_text(std::string_view message, ThinkMode think, ThinkLength length);

@@ -5,15 +5,6 @@
 
 namespace aviary::server {
 
-const char* assistant_turn_prefix(ThinkMode mode) {
-  switch (mode) {
-    case ThinkMode::Plain: return "";
-    case ThinkMode::On: return " <think";
-    case ThinkMode::Off: return " <think></think";
-  }
-  return "";
-}
-
 std::vector<std::string> render_chat_segments(const ApiRequest& r) {
   std::vector<std::string> segments;
   for (size_t i = 0; i < r.messages.size(); ++i) {

@@ -45,9 +45,6 @@ struct PreparedPrompt {
 // when a system or user message is empty after cleaning.
 std::vector<std::string> render_chat_segments(const ApiRequest& request);
 
-// "": plain, " <think": thinking on, " <think></think": thinking off.
-const char* assistant_turn_prefix(ThinkMode mode);
-
 PreparedPrompt prepare_chat_prompt(const ApiRequest& request, const Tokenizer& tokenizer);
 // A completion prompt: its text (or the given ids) as one segment; an empty
 // prompt starts from end-of-text, as `aviary generate` does.
