@@ -122,8 +122,8 @@ void Scheduler::admit_waiting() {
     try {
       seq->stepper = std::make_unique<TokenStepper>(tokenizer_, int32_t(model_.config().vocab_size), seq->gen);
     } catch (const Error& e) {
+      ++metrics_.failed;  // counted before the client hears of it
       seq->channel->fail(e.what());
-      ++metrics_.failed;
       std::lock_guard lock(mutex_);
       --in_system_;
       continue;
@@ -205,8 +205,8 @@ void Scheduler::step() {
     // A model error fails every sequence of the pass (their states are now undefined).
     for (auto it = running_.begin(); it != running_.end();) {
       if (std::find(in_pass.begin(), in_pass.end(), it->get()) == in_pass.end()) { ++it; continue; }
+      ++metrics_.failed;  // counted before the client hears of it
       (*it)->channel->fail(e.what());
-      ++metrics_.failed;
       retire(it++);
     }
     return;
@@ -258,8 +258,8 @@ void Scheduler::sample_next(Sequence& seq) {
     step = seq.stepper->next(seq.logits);
   } catch (const Error& e) {
     seq.stepper->cancel();
+    ++metrics_.failed;  // counted before the client hears of it
     seq.channel->fail(e.what());
-    ++metrics_.failed;
     return;
   }
   seq.shown += step.text;
@@ -283,8 +283,10 @@ void Scheduler::finish_generation(Sequence& seq, const std::string& tail, int32_
 
 void Scheduler::send_finish(Sequence& seq) {
   const Usage usage{int64_t(seq.prompt.tokens.size()), int64_t(seq.stepper->tokens().size()), int64_t(seq.cached)};
-  seq.channel->finish(seq.stepper->stop(), usage);
+  // Counted before the client is told, so that whoever hears of the end
+  // (a test, a /metrics scrape after the response) sees it counted.
   ++(seq.stepper->stop() == StopReason::Cancelled ? metrics_.cancelled : metrics_.finished);
+  seq.channel->finish(seq.stepper->stop(), usage);
 }
 
 // After a chat reply: the state after the reply and a closing "\n\n" is
