@@ -34,14 +34,16 @@ bool read_int(const std::string& path, long& out) {
 // than cores) and at last sleeps on a condition variable.
 uint32_t ThreadPool::wait_for_change(const std::atomic<uint32_t>& a, uint32_t old,
                                      std::condition_variable& cv) {
-  constexpr int kPauses = 256;
-  constexpr auto kYieldFor = std::chrono::microseconds(50);
-  for (int i = 0; i < kPauses; ++i) {
+  constexpr auto kSpinFor = std::chrono::microseconds(200);
+  constexpr auto kYieldFor = std::chrono::microseconds(200);
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 1;; ++i) {
     const uint32_t v = a.load(std::memory_order_acquire);
     if (v != old) return v;
     cpu_relax();
+    if (i % 64 == 0 && std::chrono::steady_clock::now() - start > kSpinFor) break;
   }
-  const auto start = std::chrono::steady_clock::now();
+  start = std::chrono::steady_clock::now();
   do {
     const uint32_t v = a.load(std::memory_order_acquire);
     if (v != old) return v;
