@@ -4,12 +4,15 @@
 
 #include "ops/linear.h"
 #include "ops/norm.h"
+#include "util/thread_pool.h"
 
 namespace aviary {
 
 void layer_norm_rows(const float* x, int64_t T, int64_t n, const Norm& norm, float* out) {
-  for (int64_t t = 0; t < T; ++t)
-    ops::layer_norm(x + t * n, n, norm.w.data(), norm.b.data(), kLayerNormEps, out + t * n);
+  parallel_rows(T, 4 * n, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      ops::layer_norm(x + t * n, n, norm.w.data(), norm.b.data(), kLayerNormEps, out + t * n);
+  });
 }
 
 void embed_tokens(std::span<const Segment> segments, const ops::Matrix& emb, const Norm& ln0, float* x) {

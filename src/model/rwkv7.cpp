@@ -8,6 +8,7 @@
 #include "ops/linear.h"
 #include "ops/norm.h"
 #include "ops/wkv7.h"
+#include "util/thread_pool.h"
 
 namespace aviary {
 namespace {
@@ -126,15 +127,17 @@ void Rwkv7::time_mix(int64_t li, std::span<const Segment> segments, Workspace& w
 
   float *xr = ws.get(kXr, TC), *xw = ws.get(kXw, TC), *xk = ws.get(kXk, TC), *xv = ws.get(kXv, TC),
         *xa = ws.get(kXa, TC), *xg = ws.get(kXg, TC);
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t o = t * C;
-    ops::token_shift_mix(xln + o, prev + o, p.x_r.data(), C, xr + o);
-    ops::token_shift_mix(xln + o, prev + o, p.x_w.data(), C, xw + o);
-    ops::token_shift_mix(xln + o, prev + o, p.x_k.data(), C, xk + o);
-    ops::token_shift_mix(xln + o, prev + o, p.x_v.data(), C, xv + o);
-    ops::token_shift_mix(xln + o, prev + o, p.x_a.data(), C, xa + o);
-    ops::token_shift_mix(xln + o, prev + o, p.x_g.data(), C, xg + o);
-  }
+  parallel_rows(T, 6 * C, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t o = t * C;
+      ops::token_shift_mix(xln + o, prev + o, p.x_r.data(), C, xr + o);
+      ops::token_shift_mix(xln + o, prev + o, p.x_w.data(), C, xw + o);
+      ops::token_shift_mix(xln + o, prev + o, p.x_k.data(), C, xk + o);
+      ops::token_shift_mix(xln + o, prev + o, p.x_v.data(), C, xv + o);
+      ops::token_shift_mix(xln + o, prev + o, p.x_a.data(), C, xa + o);
+      ops::token_shift_mix(xln + o, prev + o, p.x_g.data(), C, xg + o);
+    }
+  });
 
   float *r = ws.get(kR, TC), *w = ws.get(kW, TC), *k = ws.get(kK, TC), *v = ws.get(kV, TC),
         *a = ws.get(kA, TC), *g = ws.get(kG, TC), *kk = ws.get(kKK, TC);
@@ -150,21 +153,23 @@ void Rwkv7::time_mix(int64_t li, std::span<const Segment> segments, Workspace& w
   float* v_first = ws.get(kVFirst, TC);
   float* vmix = xr;  // xr is consumed: reuse it for the value-residual gate
   if (p.value_residual) lora(xv, T, p.v1, p.v2, tmp, vmix, [](float*, int64_t) {});
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t o = t * C;
-    for (int64_t i = 0; i < C; ++i) {
-      const int64_t j = o + i;
-      a[j] = ops::sigmoid(p.a0[size_t(i)] + a[j]);
-      w[j] = std::exp(-kDecayScale * ops::sigmoid(p.w0[size_t(i)] + w[j]));
-      kk[j] = k[j] * p.k_k[size_t(i)];
-      k[j] = k[j] * (1.f + (a[j] - 1.f) * p.k_a[size_t(i)]);
-      if (p.value_residual)
-        v[j] = v[j] + (v_first[j] - v[j]) * ops::sigmoid(p.v0[size_t(i)] + vmix[j]);
-      else
-        v_first[j] = v[j];
+  parallel_rows(T, 64 * C, [&](int64_t t0, int64_t t1) {  // ~three exp per channel
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t o = t * C;
+      for (int64_t i = 0; i < C; ++i) {
+        const int64_t j = o + i;
+        a[j] = ops::sigmoid(p.a0[size_t(i)] + a[j]);
+        w[j] = std::exp(-kDecayScale * ops::sigmoid(p.w0[size_t(i)] + w[j]));
+        kk[j] = k[j] * p.k_k[size_t(i)];
+        k[j] = k[j] * (1.f + (a[j] - 1.f) * p.k_a[size_t(i)]);
+        if (p.value_residual)
+          v[j] = v[j] + (v_first[j] - v[j]) * ops::sigmoid(p.v0[size_t(i)] + vmix[j]);
+        else
+          v_first[j] = v[j];
+      }
+      ops::l2_normalize_groups(kk + o, H, N, kNormalizeEps, kk + o);
     }
-    ops::l2_normalize_groups(kk + o, H, N, kNormalizeEps, kk + o);
-  }
+  });
 
   float* y = ws.get(kY, TC);
   for_each_segment(segments, H * N * N, [&](const Segment& s) {
@@ -173,18 +178,20 @@ void Rwkv7::time_mix(int64_t li, std::span<const Segment> segments, Workspace& w
                        k + o, v + o, kk + o, a + o, y + o);
   });
 
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t o = t * C;
-    ops::group_norm(y + o, H, N, p.ln_x.w.data(), p.ln_x.b.data(), kGroupNormEps, y + o);
-    for (int64_t h = 0; h < H; ++h) {
-      // Per-head "bonus": (r . (k * r_k)) v, the current token's direct path.
-      const int64_t hb = o + h * N;
-      float s = 0;
-      for (int64_t n = 0; n < N; ++n) s += r[hb + n] * k[hb + n] * p.r_k[size_t(h * N + n)];
-      for (int64_t n = 0; n < N; ++n) y[hb + n] += s * v[hb + n];
+  parallel_rows(T, 8 * C, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t o = t * C;
+      ops::group_norm(y + o, H, N, p.ln_x.w.data(), p.ln_x.b.data(), kGroupNormEps, y + o);
+      for (int64_t h = 0; h < H; ++h) {
+        // Per-head "bonus": (r . (k * r_k)) v, the current token's direct path.
+        const int64_t hb = o + h * N;
+        float s = 0;
+        for (int64_t n = 0; n < N; ++n) s += r[hb + n] * k[hb + n] * p.r_k[size_t(h * N + n)];
+        for (int64_t n = 0; n < N; ++n) y[hb + n] += s * v[hb + n];
+      }
+      ops::mul_inplace(y + o, g + o, C);
     }
-    ops::mul_inplace(y + o, g + o, C);
-  }
+  });
   float* out = ws.get(kOut, TC);
   ops::linear(y, T, p.output, out);
   ops::add_inplace(ws.get(kX, TC), out, TC);

@@ -14,6 +14,7 @@
 #include "ops/load-inl.h"
 #include "ops/matrix.h"
 #include "ops/quant_simd-inl.h"
+#include "ops/quant_dot-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace aviary::ops::HWY_NAMESPACE {
@@ -80,8 +81,16 @@ void LinearRowsT(const float* x, size_t T, const TW* W, size_t in, size_t out, s
     for (; o < r1; ++o) DotTile<1, 1>(W + o * in, in, x, in, in, y + o, out);
     return;
   }
-  for (; o + kTileRows <= r1; o += kTileRows) RowsAllT<kTileRows>(x, T, W + o * in, in, out, y + o);
-  for (; o < r1; ++o) RowsAllT<1>(x, T, W + o * in, in, out, y + o);
+  // Activation rows in chunks that stay in L2 (~256 KiB) while every weight
+  // row of [r0, r1) passes over them; the weight tile stays in L1 meanwhile.
+  const size_t t_chunk = std::max<size_t>(kTileT, (size_t(1) << 16) / in / kTileT * kTileT);
+  for (size_t t0 = 0; t0 < T; t0 += t_chunk) {
+    const size_t tn = std::min(t_chunk, T - t0);
+    const float* xc = x + t0 * in;
+    float* yc = y + t0 * out;
+    for (o = r0; o + kTileRows <= r1; o += kTileRows) RowsAllT<kTileRows>(xc, tn, W + o * in, in, out, yc + o);
+    for (; o < r1; ++o) RowsAllT<1>(xc, tn, W + o * in, in, out, yc + o);
+  }
 }
 
 // Output rows [r0, r1) of y = x W^T, W stored [out, in].
@@ -198,9 +207,11 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 
 #include <algorithm>
+#include <vector>
 
 #include "ops/linear.h"
 #include "ops/quant.h"
+#include "ops/quant_dot.h"
 #include "ops/reference.h"
 #include "ops/simd.h"
 #include "util/thread_pool.h"
@@ -208,6 +219,7 @@ HWY_AFTER_NAMESPACE();
 namespace aviary::ops {
 
 HWY_EXPORT(LinearRows);
+HWY_EXPORT(IntLinearRows);
 HWY_EXPORT(LinearInOutCols);
 HWY_EXPORT(Dot);
 HWY_EXPORT(Axpy);
@@ -222,8 +234,37 @@ constexpr int64_t kRowGrain = 16;
 constexpr int64_t kColGrain = 64;
 }  // namespace
 
+namespace {
+// Q8_0 / Q4_0 weights: the activations quantized once (ops/quant_dot.h), then
+// the integer kernel over blocks of output rows.
+void linear_q8(const float* x, int64_t T, const Matrix& W, float* y) {
+  const int64_t in = W.cols, blocks = in / quant::kGroupElems, rows = W.rows;
+  // Grown to the largest product seen, then reused: no allocation per token.
+  thread_local std::vector<int16_t> xq;
+  thread_local std::vector<float> xd;
+  if (xq.size() < size_t(T * in)) xq.resize(size_t(T * in));
+  if (xd.size() < size_t(T * blocks)) xd.resize(size_t(T * blocks));
+  // Pointers, not the thread_local names: a lambda run on a worker would see that worker's buffers.
+  int16_t* q = xq.data();
+  float* d = xd.data();
+  parallel_rows(T, 2 * in, [&](int64_t t0, int64_t t1) {
+    quantize_activations(x + t0 * in, t1 - t0, in, q + t0 * in, d + t0 * blocks);
+  });
+  const auto kernel = &HWY_DYNAMIC_DISPATCH(IntLinearRows);
+  if (rows * in * T < kParallelMacs) return kernel(q, d, size_t(T), W, 0, size_t(rows), y);
+  default_pool().parallel_for((rows + kRowGrain - 1) / kRowGrain, [&](int64_t begin, int64_t end) {
+    kernel(q, d, size_t(T), W, size_t(begin * kRowGrain), size_t(std::min(end * kRowGrain, rows)), y);
+  });
+}
+}  // namespace
+
 void linear(const float* x, int64_t T, const Matrix& W, float* y) {
   check_whole_blocks(W.dtype, W.cols, "linear: weight row");
+  if (uses_q8_activations(W.dtype)) {
+    if (detail::use_reference()) return reference::linear_q8(x, T, W, y);
+    if (T > 0 && W.rows > 0) linear_q8(x, T, W, y);
+    return;
+  }
   if (detail::use_reference()) return reference::linear(x, T, W, y);
   if (T <= 0 || W.rows <= 0) return;
   const auto kernel = &HWY_DYNAMIC_DISPATCH(LinearRows);

@@ -84,4 +84,15 @@ void set_default_thread_count(int n_threads);
 // The thread count default_pool() has or will be created with.
 int default_thread_count();
 
+// fn(begin, end) over blocks of [0, rows) on the default pool, or in one call
+// on the calling thread when rows * cost_per_row is below about 64K (a
+// hand-off would cost more than it saves): for prefill's per-token loops,
+// which decode (one row) keeps serial. Each row must be independent of the others.
+template <class Fn>
+void parallel_rows(int64_t rows, int64_t cost_per_row, Fn&& fn) {
+  if (rows <= 0) return;
+  if (rows == 1 || rows * cost_per_row < (int64_t(1) << 16)) return fn(int64_t(0), rows);
+  default_pool().parallel_for(rows, fn);
+}
+
 }  // namespace aviary

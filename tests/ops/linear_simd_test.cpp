@@ -8,6 +8,7 @@
 
 #include "ops/linear.h"
 #include "ops/quant.h"
+#include "ops/quant_dot.h"
 #include "ops/reference.h"
 #include "simd_test_util.h"
 #include "util/error.h"
@@ -114,9 +115,11 @@ INSTANTIATE_TEST_SUITE_P(Variants, SimdLinear,
 
 // ---- Block-quantized weights (Q8_0, Q4_0, Q4_K) ------------------------------
 //
-// The SIMD kernels dequantise to exactly the values dequantize_row() gives, so
-// they differ from the reference only in summation order: the tolerance is
-// sum_tolerance(cols, max|x| * max|w|), 1e-6 * sqrt(cols) * max product.
+// The SIMD kernels dequantise to exactly the values dequantize_row() gives (Q4_K)
+// or multiply exactly in integers after quantizing the activations as their
+// reference does (Q8_0, Q4_0: ops/quant_dot.h), so they differ from their
+// reference only in summation order: the tolerance is sum_tolerance(cols,
+// max|x| * max|w|), 1e-6 * sqrt(cols) * max product.
 
 // Random N(0,1) rows quantized as `t`, `offset` bytes into the buffer, and
 // the largest magnitude they dequantize to.
@@ -157,7 +160,10 @@ TEST_P(SimdQuantLinear, MatchesReference) {
         std::vector<float> y(size_t(T * rows)), yu(y.size()), ref(y.size());
         linear(x.data(), T, Matrix{w.data(), dtype(), rows, cols}, y.data());
         linear(x.data(), T, Matrix{wu.data(), dtype(), rows, cols}, yu.data());
-        reference::linear(x.data(), T, Matrix{w.data(), dtype(), rows, cols}, ref.data());
+        if (uses_q8_activations(dtype()))
+          reference::linear_q8(x.data(), T, Matrix{w.data(), dtype(), rows, cols}, ref.data());
+        else
+          reference::linear(x.data(), T, Matrix{w.data(), dtype(), rows, cols}, ref.data());
         for (size_t i = 0; i < y.size(); ++i) {
           ASSERT_NEAR(y[i], ref[i], tol) << rows << "x" << cols << " T=" << T << " i=" << i;
           ASSERT_EQ(yu[i], y[i]) << "unaligned " << rows << "x" << cols << " T=" << T << " i=" << i;
