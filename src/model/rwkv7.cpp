@@ -107,14 +107,30 @@ void Rwkv7::load() {
   owned_ = r.take_owned();
 }
 
-// A LoRA path: out = up(act(down(x))), with `act` applied to the rank-r
-// intermediate (identity, tanh or sigmoid as the official code has it).
-template <typename Act>
-void lora(const float* x, int64_t T, const ops::Matrix& down, const ops::Matrix& up, float* tmp,
-          float* out, Act act) {
-  ops::linear_in_out(x, T, down, tmp);
-  act(tmp, T * down.cols);
-  ops::linear_in_out(tmp, T, up, out);
+// The LoRA paths out = up(act(down(x))) of the decay (tanh), the in-context
+// learning rate (identity), the gate (sigmoid) and, past layer 0, the value
+// residual (identity), as the official code has them. All downs are one
+// hand-out to the thread pool and all ups another: each product alone is too
+// small to share out, and decode would run them on one thread.
+struct LoraIo {
+  const float *xw, *xa, *xg, *xv;  // inputs [T, C]
+  float *w, *a, *g, *vmix;         // outputs [T, C]
+};
+
+void run_loras(const TimeMix& p, int64_t T, const LoraIo& io, float* tmp) {
+  float* tw = tmp;
+  float* ta = tw + T * p.w1.cols;
+  float* tg = ta + T * p.a1.cols;
+  float* tv = tg + T * p.g1.cols;
+  const size_t n = p.value_residual ? 4 : 3;
+  const ops::InOutJob downs[] = {{io.xw, T, &p.w1, tw}, {io.xa, T, &p.a1, ta}, {io.xg, T, &p.g1, tg},
+                                 {io.xv, T, &p.v1, tv}};
+  ops::linear_in_out_many(std::span(downs, n));
+  ops::tanh_inplace(tw, T * p.w1.cols);
+  ops::sigmoid_inplace(tg, T * p.g1.cols);
+  const ops::InOutJob ups[] = {{tw, T, &p.w2, io.w}, {ta, T, &p.a2, io.a}, {tg, T, &p.g2, io.g},
+                               {tv, T, &p.v2, io.vmix}};
+  ops::linear_in_out_many(std::span(ups, n));
 }
 
 void Rwkv7::time_mix(int64_t li, std::span<const Segment> segments, Workspace& ws) const {
@@ -141,18 +157,13 @@ void Rwkv7::time_mix(int64_t li, std::span<const Segment> segments, Workspace& w
 
   float *r = ws.get(kR, TC), *w = ws.get(kW, TC), *k = ws.get(kK, TC), *v = ws.get(kV, TC),
         *a = ws.get(kA, TC), *g = ws.get(kG, TC), *kk = ws.get(kKK, TC);
-  const int64_t max_rank = std::max({p.w1.cols, p.a1.cols, p.g1.cols, p.value_residual ? p.v1.cols : int64_t(0)});
-  float* tmp = ws.get(kLora, size_t(T * max_rank));
+  const int64_t ranks = p.w1.cols + p.a1.cols + p.g1.cols + (p.value_residual ? p.v1.cols : 0);
   ops::linear(xr, T, p.receptance, r);
   ops::linear(xk, T, p.key, k);
   ops::linear(xv, T, p.value, v);
-  lora(xw, T, p.w1, p.w2, tmp, w, ops::tanh_inplace);
-  lora(xa, T, p.a1, p.a2, tmp, a, [](float*, int64_t) {});
-  lora(xg, T, p.g1, p.g2, tmp, g, ops::sigmoid_inplace);
-
   float* v_first = ws.get(kVFirst, TC);
   float* vmix = xr;  // xr is consumed: reuse it for the value-residual gate
-  if (p.value_residual) lora(xv, T, p.v1, p.v2, tmp, vmix, [](float*, int64_t) {});
+  run_loras(p, T, {xw, xa, xg, xv, w, a, g, vmix}, ws.get(kLora, size_t(T * ranks)));
   parallel_rows(T, 64 * C, [&](int64_t t0, int64_t t1) {  // ~three exp per channel
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t o = t * C;

@@ -156,9 +156,16 @@ HWY_INLINE void InOutRowsCols(const float* x, size_t in, const TW* W, size_t out
 template <typename TW>
 void LinearInOutColsT(const float* x, size_t T, const TW* W, size_t in, size_t out, size_t j0, size_t j1,
                       float* y) {
-  size_t t = 0;
-  for (; t + kTileT <= T; t += kTileT) InOutRowsCols<kTileT>(x + t * in, in, W, out, j0, j1, y + t * out);
-  for (; t < T; ++t) InOutRowsCols<1>(x + t * in, in, W, out, j0, j1, y + t * out);
+  // Column slices of W narrow enough (~256 KiB) to stay in L2 while every
+  // activation row passes over them: a slice is read from memory once per
+  // product, not once per kTileT rows. A multiple of every vector width.
+  const size_t slice = std::max<size_t>(64, (size_t(1) << 18) / (in * sizeof(TW)) / 64 * 64);
+  for (size_t js = j0; js < j1; js += slice) {
+    const size_t je = std::min(j1, js + slice);
+    size_t t = 0;
+    for (; t + kTileT <= T; t += kTileT) InOutRowsCols<kTileT>(x + t * in, in, W, out, js, je, y + t * out);
+    for (; t < T; ++t) InOutRowsCols<1>(x + t * in, in, W, out, js, je, y + t * out);
+  }
 }
 
 // Output columns [j0, j1) of y = x W, W stored [in, out].
@@ -284,6 +291,31 @@ void linear_in_out(const float* x, int64_t T, const Matrix& W, float* y) {
   if (cols * W.rows * T < kParallelMacs) return kernel(x, size_t(T), W, 0, size_t(cols), y);
   default_pool().parallel_for((cols + kColGrain - 1) / kColGrain, [&](int64_t begin, int64_t end) {
     kernel(x, size_t(T), W, size_t(begin * kColGrain), size_t(std::min(end * kColGrain, cols)), y);
+  });
+}
+
+void linear_in_out_many(std::span<const InOutJob> jobs) {
+  int64_t macs = 0, units = 0;
+  for (const InOutJob& j : jobs) {
+    check_not_quantized(j.W->dtype, "linear_in_out");
+    macs += j.T * j.W->rows * j.W->cols;
+    units += (j.W->cols + kColGrain - 1) / kColGrain;
+  }
+  if (detail::use_reference() || macs < kParallelMacs || units < 2) {
+    for (const InOutJob& j : jobs) linear_in_out(j.x, j.T, *j.W, j.y);
+    return;
+  }
+  const auto kernel = &HWY_DYNAMIC_DISPATCH(LinearInOutCols);
+  // Unit u: column block u of the jobs' column blocks laid end to end.
+  default_pool().parallel_for(units, [&](int64_t begin, int64_t end) {
+    int64_t first = 0;  // the first unit of job j
+    for (const InOutJob& j : jobs) {
+      const int64_t cols = j.W->cols, n = (cols + kColGrain - 1) / kColGrain;
+      const int64_t b = std::max(begin, first) - first, e = std::min(end, first + n) - first;
+      if (b < e && j.T > 0)
+        kernel(j.x, size_t(j.T), *j.W, size_t(b * kColGrain), size_t(std::min(e * kColGrain, cols)), j.y);
+      first += n;
+    }
   });
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "ops/matrix.h"
 
@@ -24,6 +25,17 @@ void linear(const float* x, int64_t T, const Matrix& W, float* y);
 // x: [T, W.rows], y: [T, W.cols]. f32, f16 or bf16 only: a block-quantized W
 // throws aviary::Error.
 void linear_in_out(const float* x, int64_t T, const Matrix& W, float* y);
+
+// Several independent linear_in_out products in one hand-out to the thread
+// pool: for the small LoRA factors of decode, each too small to share out
+// alone. Every output equals what linear_in_out gives for its job.
+struct InOutJob {
+  const float* x;
+  int64_t T;
+  const Matrix* W;
+  float* y;
+};
+void linear_in_out_many(std::span<const InOutJob> jobs);
 
 // Dot product of two fp32 vectors.
 float dot(const float* a, const float* b, int64_t n);

@@ -44,11 +44,19 @@ constexpr size_t kBlockValues = quant::kGroupElems;
 constexpr size_t kVecsPerBlock = kBlockValues / hn::MaxLanes(DW16());
 static_assert(kBlockValues % hn::MaxLanes(DW16()) == 0, "a block must fill whole int16 vectors");
 
-// Weight row decoders: Scale(b) is block b's d_w, Ints(b, k) its int16 vector k.
+// The fp16 at p (little endian) as fp32 in every lane: one hardware conversion
+// (F16C / NEON) where the target has one; exact either way.
+HWY_INLINE VF BroadcastHalf(const uint8_t* p) {
+  const hn::CappedTag<hwy::float16_t, 1> dh;
+  const hn::CappedTag<float, 1> d1;
+  return hn::Set(DF(), hn::GetLane(hn::PromoteTo(d1, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(p)))));
+}
+
+// Weight row decoders: Scale(b) is block b's d_w in every lane, Ints(b, k) its int16 vector k.
 struct Q8_0Ints {
   static constexpr size_t kBlockBytes = 34;
   const uint8_t* row;
-  HWY_INLINE float Scale(size_t b) const { return HalfToFloat(row + b * kBlockBytes); }
+  HWY_INLINE VF Scale(size_t b) const { return BroadcastHalf(row + b * kBlockBytes); }
   HWY_INLINE VW16 Ints(size_t b, size_t k) const {
     const DW16 d16;
     const auto* q = reinterpret_cast<const int8_t*>(row + b * kBlockBytes + quant::kQ8_0Qs);
@@ -59,7 +67,7 @@ struct Q8_0Ints {
 struct Q4_0Ints {
   static constexpr size_t kBlockBytes = 18;
   const uint8_t* row;
-  HWY_INLINE float Scale(size_t b) const { return HalfToFloat(row + b * kBlockBytes); }
+  HWY_INLINE VF Scale(size_t b) const { return BroadcastHalf(row + b * kBlockBytes); }
   // Values 0-15 are the low nibbles of the 16 bytes, 16-31 the high nibbles.
   HWY_INLINE VW16 Ints(size_t b, size_t k) const {
     const DW16 d16;
@@ -70,9 +78,9 @@ struct Q4_0Ints {
       const hn::Half<DW16> dh;
       const auto bytes = hn::BitCast(dh, hn::PromoteTo(hn::RebindToUnsigned<decltype(dh)>(),
                                                        hn::LoadU(hn::Rebind<uint8_t, decltype(dh)>(), qs)));
-      const auto lo = hn::And(bytes, hn::Set(dh, int16_t(0xF)));
-      const auto hi = hn::ShiftRight<4>(bytes);
-      return hn::Sub(hn::Combine(d16, hi, lo), eight);
+      // Both halves shifted as one vector, masked once.
+      const auto both = hn::Combine(d16, hn::ShiftRight<4>(bytes), bytes);
+      return hn::Sub(hn::And(both, hn::Set(d16, int16_t(0xF))), eight);
     } else
 #endif
     {
@@ -120,7 +128,7 @@ HWY_INLINE void IntDotTile(const uint8_t* w, size_t row_bytes, const int16_t* HW
     for (size_t r = 0; r < kR; ++r) {
       VW16 wv[kVecsPerBlock];
       for (size_t k = 0; k < kVecsPerBlock; ++k) wv[k] = rows[r].Ints(b, k);
-      const VF dw = hn::Set(df, rows[r].Scale(b));
+      const VF dw = rows[r].Scale(b);
       for (size_t c = 0; c < kC; ++c)
         acc[r][c] = hn::MulAdd(hn::ConvertTo(df, BlockDot(wv, xv[c])), hn::Mul(dw, dx[c]), acc[r][c]);
     }

@@ -109,9 +109,10 @@ void wkv7_sequence(float* S, int64_t H, int64_t N, int64_t T, const float* r, co
   const auto run = [&](int64_t h0, int64_t h1) {
     kernel(S, size_t(H), size_t(N), size_t(T), r, w, k, v, kk, a, y, size_t(h0), size_t(h1));
   };
-  // Below about 256K state updates a hand-off would cost more than it saves
-  // (decode of models up to about 4096 channels stays on the calling thread).
-  if (H * N * N * T < (int64_t(1) << 18)) return run(0, H);
+  // Below about 16K state updates a hand-off would cost more than it saves
+  // (the pool's workers spin between the jobs of a decode step, so handing
+  // out even one token's heads pays from about 256 channels up).
+  if (H * N * N * T < (int64_t(1) << 14)) return run(0, H);
   default_pool().parallel_for(H, run);
 }
 
