@@ -18,8 +18,13 @@ namespace aviary::cli {
 
 namespace {
 
-const std::map<std::string, DType> kTypes = {{"f32", DType::F32},   {"f16", DType::F16},   {"bf16", DType::BF16},
-                                             {"q8_0", DType::Q8_0}, {"q4_0", DType::Q4_0}, {"q4_k", DType::Q4_K}};
+// Every DType by name: quantize_row writes each of them.
+std::map<std::string, DType> type_names() {
+  std::map<std::string, DType> types;
+  for (DType t : kAllDTypes) types.emplace(dtype_name(t), t);
+  return types;
+}
+const std::map<std::string, DType> kTypes = type_names();
 
 struct QuantizeArgs {
   std::string in, out, type, vocab, name;

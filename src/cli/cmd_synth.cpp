@@ -20,8 +20,10 @@ Action add_synth(CLI::App& app) {
   for (const SynthShape& s : synth_shapes()) names.push_back(s.name);
   app.add_option("--shape", o->shape, "the official size to copy")->required()->check(CLI::IsMember(names));
   app.add_option("--out", o->out, "the checkpoint to write: .pth, or .gguf (llama.cpp's rwkv7 layout)")->required();
-  app.add_option("--dtype", o->dtype, "stored type of the tensors (q8_0, q4_0, q4_k: GGUF matrices only)")
-      ->capture_default_str()->check(CLI::IsMember({"bf16", "f16", "f32", "q8_0", "q4_0", "q4_k"}));
+  std::vector<std::string> dtypes;
+  for (DType t : kAllDTypes) dtypes.emplace_back(dtype_name(t));
+  app.add_option("--dtype", o->dtype, "stored type of the tensors (block types such as q8_0, q6_k: GGUF matrices only)")
+      ->capture_default_str()->check(CLI::IsMember(dtypes));
   app.add_option("--vocab", o->vocab, "GGUF: embed this World vocabulary (llama.cpp needs one to load the file)");
   app.add_option("--seed", o->seed, "random seed; the same seed writes the same file")->capture_default_str();
   app.add_option("--layers", o->layers, "use this many layers instead of the size's own (quick tests)")
@@ -30,7 +32,7 @@ Action add_synth(CLI::App& app) {
   return [=] {
     const SynthShape& shape = synth_shape(o->shape);
     SynthOptions opt;
-    for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K})
+    for (DType t : kAllDTypes)
       if (dtype_name(t) == o->dtype) opt.dtype = t;
     if (!o->vocab.empty()) opt.vocab = parse_world_vocab(read_file(o->vocab), o->vocab);
     opt.seed = o->seed;

@@ -104,6 +104,11 @@ uint32_t ggml_type_of(DType t) {
     case DType::Q8_0: return uint32_t(GgmlType::Q8_0);
     case DType::Q4_0: return uint32_t(GgmlType::Q4_0);
     case DType::Q4_K: return uint32_t(GgmlType::Q4_K);
+    case DType::Q4_1: return uint32_t(GgmlType::Q4_1);
+    case DType::Q5_0: return uint32_t(GgmlType::Q5_0);
+    case DType::Q5_1: return uint32_t(GgmlType::Q5_1);
+    case DType::Q5_K: return uint32_t(GgmlType::Q5_K);
+    case DType::Q6_K: return uint32_t(GgmlType::Q6_K);
   }
   return ~0u;
 }
@@ -116,6 +121,11 @@ std::optional<DType> dtype_of_ggml(uint32_t ggml_type) {
     case GgmlType::Q8_0: return DType::Q8_0;
     case GgmlType::Q4_0: return DType::Q4_0;
     case GgmlType::Q4_K: return DType::Q4_K;
+    case GgmlType::Q4_1: return DType::Q4_1;
+    case GgmlType::Q5_0: return DType::Q5_0;
+    case GgmlType::Q5_1: return DType::Q5_1;
+    case GgmlType::Q5_K: return DType::Q5_K;
+    case GgmlType::Q6_K: return DType::Q6_K;
   }
   return std::nullopt;
 }

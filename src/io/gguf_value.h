@@ -82,7 +82,9 @@ struct GgufMetadata {
 };
 
 // ggml_type ids of the tensor types Aviary reads and writes.
-enum class GgmlType : uint32_t { F32 = 0, F16 = 1, Q4_0 = 2, Q8_0 = 8, Q4_K = 12, BF16 = 30 };
+enum class GgmlType : uint32_t {
+  F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q4_K = 12, Q5_K = 13, Q6_K = 14, BF16 = 30,
+};
 
 uint32_t ggml_type_of(DType t);
 // The DType of a ggml type id, or nothing for types Aviary does not support.

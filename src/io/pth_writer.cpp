@@ -16,7 +16,8 @@ const char* storage_class(DType t) {
     case DType::F32: return "FloatStorage";
     case DType::F16: return "HalfStorage";
     case DType::BF16: return "BFloat16Storage";
-    case DType::Q8_0: case DType::Q4_0: case DType::Q4_K:
+    case DType::Q8_0: case DType::Q4_0: case DType::Q4_K: case DType::Q4_1: case DType::Q5_0:
+    case DType::Q5_1: case DType::Q5_K: case DType::Q6_K:
       break;  // torch has no block-quantized storage; callers refuse these earlier
   }
   return "?";

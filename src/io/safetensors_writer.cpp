@@ -14,7 +14,8 @@ const char* safetensors_dtype(DType t) {
     case DType::F32: return "F32";
     case DType::F16: return "F16";
     case DType::BF16: return "BF16";
-    case DType::Q8_0: case DType::Q4_0: case DType::Q4_K:
+    case DType::Q8_0: case DType::Q4_0: case DType::Q4_K: case DType::Q4_1: case DType::Q5_0:
+    case DType::Q5_1: case DType::Q5_K: case DType::Q6_K:
       break;  // safetensors has no block-quantized types; callers refuse these earlier
   }
   return "?";

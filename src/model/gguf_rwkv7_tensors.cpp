@@ -70,7 +70,8 @@ void encode_row(const float* src, int64_t n, DType type, uint8_t* dst) {
         std::memcpy(dst + 2 * i, &h, 2);
       }
       return;
-    case DType::Q8_0: case DType::Q4_0: case DType::Q4_K:
+    case DType::Q8_0: case DType::Q4_0: case DType::Q4_K: case DType::Q4_1: case DType::Q5_0:
+    case DType::Q5_1: case DType::Q5_K: case DType::Q6_K:
 #if AVIARY_GGUF_HAVE_QUANT
       ops::quantize_row(type, src, n, dst);
       return;

@@ -30,6 +30,11 @@ uint32_t file_type_of(DType t) {
     case DType::Q4_0: return 2;  // MOSTLY_Q4_0
     case DType::Q8_0: return 7;  // MOSTLY_Q8_0
     case DType::Q4_K: return 14; // MOSTLY_Q4_K_S: every matrix q4_k, no q6_k mix
+    case DType::Q4_1: return 3;  // MOSTLY_Q4_1
+    case DType::Q5_0: return 8;  // MOSTLY_Q5_0
+    case DType::Q5_1: return 9;  // MOSTLY_Q5_1
+    case DType::Q5_K: return 16; // MOSTLY_Q5_K_S: every matrix q5_k
+    case DType::Q6_K: return 18; // MOSTLY_Q6_K
     case DType::BF16: return 32; // MOSTLY_BF16
   }
   return 0;

@@ -109,6 +109,16 @@ void LinearRows(const float* x, size_t T, const Matrix& W, size_t r0, size_t r1,
       return QuantLinearRowsT<Q4_0Row>(x, T, static_cast<const uint8_t*>(W.data), in, out, r0, r1, y);
     case DType::Q4_K:
       return QuantLinearRowsT<Q4_KRow>(x, T, static_cast<const uint8_t*>(W.data), in, out, r0, r1, y);
+    case DType::Q4_1:
+      return QuantLinearRowsT<Q4_1Row>(x, T, static_cast<const uint8_t*>(W.data), in, out, r0, r1, y);
+    case DType::Q5_0:
+      return QuantLinearRowsT<Q5_0Row>(x, T, static_cast<const uint8_t*>(W.data), in, out, r0, r1, y);
+    case DType::Q5_1:
+      return QuantLinearRowsT<Q5_1Row>(x, T, static_cast<const uint8_t*>(W.data), in, out, r0, r1, y);
+    case DType::Q5_K:
+      return QuantLinearRowsT<Q5_KRow>(x, T, static_cast<const uint8_t*>(W.data), in, out, r0, r1, y);
+    case DType::Q6_K:
+      return QuantLinearRowsT<Q6_KRow>(x, T, static_cast<const uint8_t*>(W.data), in, out, r0, r1, y);
   }
 }
 
@@ -179,6 +189,7 @@ void LinearInOutCols(const float* x, size_t T, const Matrix& W, size_t j0, size_
     case DType::BF16:
       return LinearInOutColsT(x, T, static_cast<const hwy::bfloat16_t*>(W.data), in, out, j0, j1, y);
     case DType::Q8_0: case DType::Q4_0: case DType::Q4_K:
+    case DType::Q4_1: case DType::Q5_0: case DType::Q5_1: case DType::Q5_K: case DType::Q6_K:
       return;  // refused by linear_in_out before dispatch
   }
 }

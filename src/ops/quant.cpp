@@ -1,20 +1,21 @@
-// Reference quantizers and dequantizers of the GGML block formats (see quant.h).
-// The rounding rules are ggml's: Q8_0 rounds half away from zero (roundf),
-// Q4_0 truncates x/d + 8.5 towards zero, Q4_K rounds half to even (ggml's
-// nearest_int adds 1.5 * 2^23, which is what nearbyint does in the default
-// rounding mode). Scales are computed in fp32 and only stored as fp16.
+// Reference quantizers and dequantizers of the GGML block formats (see
+// quant.h): the row entry points and the 32-value types; quant_k.cpp has the
+// 256-value K types. The rounding rules are ggml's: Q8_0 rounds half away
+// from zero (roundf), Q4_0 and Q5_0 truncate x/d + 8.5 (+ 16.5) towards zero,
+// Q4_1 and Q5_1 truncate (x - min)/d + 0.5. Scales are computed in fp32 and
+// only stored as fp16; quantization divides by the fp32 scale, not the stored one.
 #include "ops/quant.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 
+#include "ops/quant_blocks.h"
 #include "util/error.h"
 
 namespace aviary::ops {
-
-using quant::kGroupElems;
 
 void check_whole_blocks(DType t, int64_t n, const char* what) {
   const int64_t block = dtype_block_elems(t);
@@ -29,33 +30,7 @@ void check_not_quantized(DType t, const char* what) {
                 " are not supported (only f32, f16 and bf16)");
 }
 
-namespace {
-
-void write_u16(uint8_t* p, uint16_t v) {
-  p[0] = uint8_t(v & 0xff);
-  p[1] = uint8_t(v >> 8);
-}
-
-float read_f16(const uint8_t* p) { return f16_to_f32(quant::read_u16(p)); }
-
-void check_finite(const float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i)
-    if (!std::isfinite(x[i]))
-      throw Error("quantize_row: value " + std::to_string(i) + " is not finite (" + std::to_string(x[i]) + ")");
-}
-
-// v converted to an int in [lo, hi]: out-of-range values (possible only with
-// degenerate scales, such as a subnormal d whose inverse overflows) are clamped
-// instead of being undefined behaviour; NaN becomes 0 clamped.
-int clamped_int(float v, int lo, int hi) {
-  if (std::isnan(v)) return std::clamp(0, lo, hi);
-  if (v <= float(lo)) return lo;
-  if (v >= float(hi)) return hi;
-  return int(v);  // truncates, as a C cast does
-}
-
-// Round half to even: ggml's nearest_int.
-int nearest_even(float v) { return clamped_int(std::nearbyint(v), -4194303, 4194303); }
+namespace quant {
 
 // ---- Q8_0 -------------------------------------------------------------------
 
@@ -65,179 +40,180 @@ void quantize_q8_0(const float* x, uint8_t* blk) {
   const float d = amax / 127;
   const float id = d != 0.f ? 1.0f / d : 0.f;
   write_u16(blk, f32_to_f16(d));
-  for (int j = 0; j < 32; ++j) blk[quant::kQ8_0Qs + j] = uint8_t(int8_t(clamped_int(std::round(x[j] * id), -128, 127)));
+  for (int j = 0; j < 32; ++j) blk[kQ8_0Qs + j] = uint8_t(int8_t(clamped_int(std::round(x[j] * id), -128, 127)));
 }
 
 void dequantize_q8_0(const uint8_t* blk, float* y) {
   const float d = read_f16(blk);
-  for (int j = 0; j < 32; ++j) y[j] = float(int8_t(blk[quant::kQ8_0Qs + j])) * d;
+  for (int j = 0; j < 32; ++j) y[j] = float(int8_t(blk[kQ8_0Qs + j])) * d;
 }
 
-// ---- Q4_0 -------------------------------------------------------------------
+// ---- Q4_0 and Q5_0: symmetric, d = -(value of largest magnitude) / 2^(bits-1) ----
 
-void quantize_q4_0(const float* x, uint8_t* blk) {
-  // The scale maps the value of largest magnitude (the first one, on ties) to -8.
+namespace {
+
+// The value of largest magnitude (the first one, on ties).
+float signed_absmax(const float* x) {
   float amax = 0.f, max = 0.f;
   for (int j = 0; j < 32; ++j)
     if (std::fabs(x[j]) > amax) {
       amax = std::fabs(x[j]);
       max = x[j];
     }
-  const float d = max / -8;
+  return max;
+}
+
+// Smallest and largest of a block's 32 values.
+void block_range(const float* x, float& lo, float& hi) {
+  lo = std::numeric_limits<float>::max();
+  hi = -std::numeric_limits<float>::max();
+  for (int j = 0; j < 32; ++j) {
+    if (x[j] < lo) lo = x[j];
+    if (x[j] > hi) hi = x[j];
+  }
+}
+
+// Packs 32 levels of up to 4 bits: value j < 16 in the low nibble of qs[j],
+// value j + 16 in its high nibble.
+void pack_nibbles(const uint8_t* L, uint8_t* qs) {
+  for (int j = 0; j < 16; ++j) qs[j] = uint8_t((L[j] & 0xF) | ((L[j + 16] & 0xF) << 4));
+}
+
+// Bit 4 of the 32 levels, value j in bit j, little endian.
+void pack_high_bits(const uint8_t* L, uint8_t* qh) {
+  uint32_t h = 0;
+  for (int j = 0; j < 32; ++j) h |= uint32_t((L[j] >> 4) & 1) << j;
+  for (int i = 0; i < 4; ++i) qh[i] = uint8_t(h >> (8 * i));
+}
+
+// Level (low 4 bits | bit 4) of value j of a block packed as above.
+int level5(const uint8_t* qs, uint32_t qh, int j) {
+  const int nibble = j < 16 ? qs[j] & 0xF : qs[j - 16] >> 4;
+  return nibble | int((qh >> j) & 1) << 4;
+}
+
+}  // namespace
+
+void quantize_q4_0(const float* x, uint8_t* blk) {
+  // The scale maps the value of largest magnitude to -8.
+  const float d = signed_absmax(x) / -8;
   const float id = d != 0.f ? 1.0f / d : 0.f;
   write_u16(blk, f32_to_f16(d));
-  auto level = [&](float v) { return std::min(15, clamped_int(v * id + 8.5f, 0, 127)); };
-  for (int j = 0; j < 16; ++j)
-    blk[quant::kQ4_0Qs + j] = uint8_t(level(x[j]) | (level(x[j + 16]) << 4));
+  uint8_t L[32];
+  for (int j = 0; j < 32; ++j) L[j] = uint8_t(std::min(15, clamped_int(x[j] * id + 8.5f, 0, 127)));
+  pack_nibbles(L, blk + kQ4_0Qs);
 }
 
 void dequantize_q4_0(const uint8_t* blk, float* y) {
   const float d = read_f16(blk);
-  const uint8_t* qs = blk + quant::kQ4_0Qs;
+  const uint8_t* qs = blk + kQ4_0Qs;
   for (int j = 0; j < 16; ++j) {
     y[j] = float((qs[j] & 0xF) - 8) * d;
     y[j + 16] = float((qs[j] >> 4) - 8) * d;
   }
 }
 
-// ---- Q4_K -------------------------------------------------------------------
-
-// Levels 0..nmax with x ~ scale * L - min_out, fitted to the weighted squared
-// error: first the plain min..max grid, then nsteps + 1 slightly stretched
-// grids, each refined by a weighted least-squares fit of scale and offset;
-// the best one wins. Returns the scale; *min_out is the subtracted minimum
-// (>= 0). This is ggml's make_qkx2_quants (squared-error variant), with its
-// fp32 operation order kept so the results agree.
-float fit_scale_min(int n, int nmax, const float* x, const float* w, uint8_t* L, float* min_out, float rmin,
-                    float rdelta, int nsteps) {
-  float lo = x[0], hi = x[0];
-  float sum_w = w[0], sum_x = sum_w * x[0];
-  for (int i = 1; i < n; ++i) {
-    lo = std::min(lo, x[i]);
-    hi = std::max(hi, x[i]);
-    sum_w += w[i];
-    sum_x += w[i] * x[i];
-  }
-  if (lo > 0) lo = 0;
-  if (hi == lo) {
-    std::fill(L, L + n, uint8_t(0));
-    *min_out = -lo;
-    return 0.f;
-  }
-  auto quantize_at = [&](float iscale, int i) { return std::clamp(nearest_even(iscale * (x[i] - lo)), 0, nmax); };
-  float iscale = float(nmax) / (hi - lo);
-  float scale = 1 / iscale;
-  float best_error = 0;
-  for (int i = 0; i < n; ++i) {
-    L[i] = uint8_t(quantize_at(iscale, i));
-    const float diff = scale * float(L[i]) + lo - x[i];
-    best_error += w[i] * (diff * diff);
-  }
-  // lo becomes the offset (<= 0) of the best fit so far: later grids start there.
-  uint8_t trial[kGroupElems];
-  for (int step = 0; step <= nsteps; ++step) {
-    iscale = (rmin + rdelta * float(step) + float(nmax)) / (hi - lo);
-    float sum_l = 0, sum_l2 = 0, sum_xl = 0;
-    for (int i = 0; i < n; ++i) {
-      const int l = quantize_at(iscale, i);
-      trial[i] = uint8_t(l);
-      const float wl = w[i] * float(l);
-      sum_l += wl;
-      sum_l2 += wl * float(l);
-      sum_xl += wl * x[i];
-    }
-    const float D = sum_w * sum_l2 - sum_l * sum_l;
-    if (!(D > 0)) continue;
-    float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
-    float this_offset = (sum_l2 * sum_x - sum_l * sum_xl) / D;
-    if (this_offset > 0) {
-      this_offset = 0;
-      this_scale = sum_xl / sum_l2;
-    }
-    float error = 0;
-    for (int i = 0; i < n; ++i) {
-      const float diff = this_scale * float(trial[i]) + this_offset - x[i];
-      error += w[i] * (diff * diff);
-    }
-    if (error < best_error) {
-      std::copy(trial, trial + n, L);
-      best_error = error;
-      scale = this_scale;
-      lo = this_offset;
-    }
-  }
-  *min_out = -lo;
-  return scale;
+void quantize_q5_0(const float* x, uint8_t* blk) {
+  // The scale maps the value of largest magnitude to -16.
+  const float d = signed_absmax(x) / -16;
+  const float id = d != 0.f ? 1.0f / d : 0.f;
+  write_u16(blk, f32_to_f16(d));
+  uint8_t L[32];
+  for (int j = 0; j < 32; ++j) L[j] = uint8_t(std::min(31, clamped_int(x[j] * id + 16.5f, 0, 127)));
+  pack_high_bits(L, blk + kQ5_0Qh);
+  pack_nibbles(L, blk + kQ5_0Qs);
 }
 
-void pack_q4k_scales(const uint8_t* ls, const uint8_t* lm, uint8_t* scales) {
-  for (int j = 0; j < 4; ++j) {
-    scales[j] = ls[j];
-    scales[j + 4] = lm[j];
-  }
-  for (int j = 4; j < 8; ++j) {
-    scales[j + 4] = uint8_t((ls[j] & 0xF) | ((lm[j] & 0xF) << 4));
-    scales[j - 4] |= uint8_t((ls[j] >> 4) << 6);
-    scales[j] |= uint8_t((lm[j] >> 4) << 6);
+void dequantize_q5_0(const uint8_t* blk, float* y) {
+  const float d = read_f16(blk);
+  const uint32_t qh = read_u32(blk + kQ5_0Qh);
+  for (int j = 0; j < 32; ++j) y[j] = float(level5(blk + kQ5_0Qs, qh, j) - 16) * d;
+}
+
+// ---- Q4_1 and Q5_1: d = (max - min) / (2^bits - 1), offset min ------------------
+
+void quantize_q4_1(const float* x, uint8_t* blk) {
+  float lo, hi;
+  block_range(x, lo, hi);
+  const float d = (hi - lo) / 15;
+  const float id = d != 0.f ? 1.0f / d : 0.f;
+  write_u16(blk, f32_to_f16(d));
+  write_u16(blk + kQ4_1M, f32_to_f16(lo));
+  uint8_t L[32];
+  for (int j = 0; j < 32; ++j) L[j] = uint8_t(std::min(15, clamped_int((x[j] - lo) * id + 0.5f, 0, 127)));
+  pack_nibbles(L, blk + kQ4_1Qs);
+}
+
+void dequantize_q4_1(const uint8_t* blk, float* y) {
+  const float d = read_f16(blk), m = read_f16(blk + kQ4_1M);
+  const uint8_t* qs = blk + kQ4_1Qs;
+  for (int j = 0; j < 16; ++j) {
+    y[j] = float(qs[j] & 0xF) * d + m;
+    y[j + 16] = float(qs[j] >> 4) * d + m;
   }
 }
 
-void quantize_q4_k(const float* x, uint8_t* blk) {
-  uint8_t L[256];
-  float scales[8], mins[8], weights[kGroupElems];
-  float max_scale = 0, max_min = 0;
-  for (int j = 0; j < 8; ++j) {
-    const float* xs = x + kGroupElems * j;
-    // Errors weigh more on large values and on sub-blocks of large values.
-    float sum_x2 = 0;
-    for (int l = 0; l < kGroupElems; ++l) sum_x2 += xs[l] * xs[l];
-    const float av_x = std::sqrt(sum_x2 / kGroupElems);
-    for (int l = 0; l < kGroupElems; ++l) weights[l] = av_x + std::fabs(xs[l]);
-    scales[j] = fit_scale_min(kGroupElems, 15, xs, weights, L + kGroupElems * j, &mins[j], -1.f, 0.1f, 20);
-    max_scale = std::max(max_scale, scales[j]);
-    max_min = std::max(max_min, mins[j]);
-  }
-  // Sub-block scales and mins as 6-bit multiples of the block's d and dmin.
-  const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
-  const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-  uint8_t ls[8], lm[8];
-  for (int j = 0; j < 8; ++j) {
-    // Wrapped to 8 bits before the clamp, as ggml does (it matters only for a negative fit).
-    ls[j] = std::min<uint8_t>(63, uint8_t(nearest_even(inv_scale * scales[j])));
-    lm[j] = std::min<uint8_t>(63, uint8_t(nearest_even(inv_min * mins[j])));
-  }
-  uint8_t* packed = blk + quant::kQ4_KScales;
-  pack_q4k_scales(ls, lm, packed);
-  write_u16(blk, f32_to_f16(max_scale / 63.f));
-  write_u16(blk + quant::kQ4_KDmin, f32_to_f16(max_min / 63.f));
-  // Requantize against the stored (rounded) scales; a sub-block whose scale
-  // rounded to zero keeps the levels of its fit.
-  const float d = read_f16(blk), dmin = read_f16(blk + quant::kQ4_KDmin);
-  for (int j = 0; j < 8; ++j) {
-    int sc, m;
-    quant::q4k_scale_min(packed, j, sc, m);
-    const float ds = d * float(sc);
-    if (ds == 0.f) continue;
-    const float dm = dmin * float(m);
-    for (int l = 0; l < kGroupElems; ++l)
-      L[kGroupElems * j + l] = uint8_t(std::clamp(nearest_even((x[kGroupElems * j + l] + dm) / ds), 0, 15));
-  }
-  uint8_t* qs = blk + quant::kQ4_KQs;
-  for (int p = 0; p < 4; ++p)
-    for (int l = 0; l < 32; ++l) qs[32 * p + l] = uint8_t(L[64 * p + l] | (L[64 * p + 32 + l] << 4));
+void quantize_q5_1(const float* x, uint8_t* blk) {
+  float lo, hi;
+  block_range(x, lo, hi);
+  const float d = (hi - lo) / 31;
+  const float id = d != 0.f ? 1.0f / d : 0.f;
+  write_u16(blk, f32_to_f16(d));
+  write_u16(blk + kQ5_1M, f32_to_f16(lo));
+  uint8_t L[32];
+  // No clamp at 31 here (ggml has none): (hi - lo) * id + 0.5 stays below 32.
+  for (int j = 0; j < 32; ++j) L[j] = uint8_t(clamped_int((x[j] - lo) * id + 0.5f, 0, 255));
+  pack_high_bits(L, blk + kQ5_1Qh);
+  pack_nibbles(L, blk + kQ5_1Qs);
 }
 
-void dequantize_q4_k(const uint8_t* blk, float* y) {
-  const float d = read_f16(blk), dmin = read_f16(blk + quant::kQ4_KDmin);
-  const uint8_t* qs = blk + quant::kQ4_KQs;
-  for (int j = 0; j < 8; ++j) {
-    int sc, m;
-    quant::q4k_scale_min(blk + quant::kQ4_KScales, j, sc, m);
-    const float ds = d * float(sc), dm = dmin * float(m);
-    const uint8_t* q = qs + 32 * (j / 2);
-    const int shift = (j % 2) * 4;
-    for (int l = 0; l < 32; ++l) y[32 * j + l] = ds * float((q[l] >> shift) & 0xF) - dm;
+void dequantize_q5_1(const uint8_t* blk, float* y) {
+  const float d = read_f16(blk), m = read_f16(blk + kQ5_1M);
+  const uint32_t qh = read_u32(blk + kQ5_1Qh);
+  for (int j = 0; j < 32; ++j) y[j] = float(level5(blk + kQ5_1Qs, qh, j)) * d + m;
+}
+
+}  // namespace quant
+
+namespace {
+
+void check_finite(const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(x[i]))
+      throw Error("quantize_row: value " + std::to_string(i) + " is not finite (" + std::to_string(x[i]) + ")");
+}
+
+using BlockQuantizer = void (*)(const float*, uint8_t*);
+using BlockDequantizer = void (*)(const uint8_t*, float*);
+
+BlockQuantizer block_quantizer(DType t) {
+  switch (t) {
+    case DType::Q8_0: return quant::quantize_q8_0;
+    case DType::Q4_0: return quant::quantize_q4_0;
+    case DType::Q4_1: return quant::quantize_q4_1;
+    case DType::Q5_0: return quant::quantize_q5_0;
+    case DType::Q5_1: return quant::quantize_q5_1;
+    case DType::Q4_K: return quant::quantize_q4_k;
+    case DType::Q5_K: return quant::quantize_q5_k;
+    case DType::Q6_K: return quant::quantize_q6_k;
+    case DType::F32: case DType::F16: case DType::BF16: break;
   }
+  return nullptr;
+}
+
+BlockDequantizer block_dequantizer(DType t) {
+  switch (t) {
+    case DType::Q8_0: return quant::dequantize_q8_0;
+    case DType::Q4_0: return quant::dequantize_q4_0;
+    case DType::Q4_1: return quant::dequantize_q4_1;
+    case DType::Q5_0: return quant::dequantize_q5_0;
+    case DType::Q5_1: return quant::dequantize_q5_1;
+    case DType::Q4_K: return quant::dequantize_q4_k;
+    case DType::Q5_K: return quant::dequantize_q5_k;
+    case DType::Q6_K: return quant::dequantize_q6_k;
+    case DType::F32: case DType::F16: case DType::BF16: break;
+  }
+  return nullptr;
 }
 
 }  // namespace
@@ -246,20 +222,20 @@ void quantize_row(DType t, const float* x, int64_t n, void* out) {
   check_whole_blocks(t, n, "quantize_row");
   check_finite(x, n);
   auto* dst = static_cast<uint8_t*>(out);
+  switch (t) {
+    case DType::F32: std::memcpy(dst, x, size_t(n) * 4); return;
+    case DType::F16:
+      for (int64_t i = 0; i < n; ++i) quant::write_u16(dst + 2 * i, f32_to_f16(x[i]));
+      return;
+    case DType::BF16:
+      for (int64_t i = 0; i < n; ++i) quant::write_u16(dst + 2 * i, f32_to_bf16(x[i]));
+      return;
+    default: break;
+  }
+  const BlockQuantizer quantize_block = block_quantizer(t);
   const int64_t be = dtype_block_elems(t);
   const size_t bb = dtype_block_bytes(t);
-  for (int64_t b = 0; b < n / be; ++b) {
-    const float* xb = x + b * be;
-    uint8_t* ob = dst + size_t(b) * bb;
-    switch (t) {
-      case DType::F32: std::memcpy(ob, xb, 4); break;
-      case DType::F16: write_u16(ob, f32_to_f16(*xb)); break;
-      case DType::BF16: write_u16(ob, f32_to_bf16(*xb)); break;
-      case DType::Q8_0: quantize_q8_0(xb, ob); break;
-      case DType::Q4_0: quantize_q4_0(xb, ob); break;
-      case DType::Q4_K: quantize_q4_k(xb, ob); break;
-    }
-  }
+  for (int64_t b = 0; b < n / be; ++b) quantize_block(x + b * be, dst + size_t(b) * bb);
 }
 
 void dequantize_row(DType t, const void* src, int64_t n, float* out) {
@@ -268,22 +244,17 @@ void dequantize_row(DType t, const void* src, int64_t n, float* out) {
   switch (t) {
     case DType::F32: std::memcpy(out, s, size_t(n) * 4); return;
     case DType::F16:
-      for (int64_t i = 0; i < n; ++i) out[i] = read_f16(s + 2 * i);
+      for (int64_t i = 0; i < n; ++i) out[i] = quant::read_f16(s + 2 * i);
       return;
     case DType::BF16:
       for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_f32(quant::read_u16(s + 2 * i));
       return;
-    case DType::Q8_0: case DType::Q4_0: case DType::Q4_K: break;
+    default: break;
   }
+  const BlockDequantizer dequantize_block = block_dequantizer(t);
   const int64_t be = dtype_block_elems(t);
   const size_t bb = dtype_block_bytes(t);
-  for (int64_t b = 0; b < n / be; ++b) {
-    const uint8_t* blk = s + size_t(b) * bb;
-    float* yb = out + b * be;
-    if (t == DType::Q8_0) dequantize_q8_0(blk, yb);
-    else if (t == DType::Q4_0) dequantize_q4_0(blk, yb);
-    else dequantize_q4_k(blk, yb);
-  }
+  for (int64_t b = 0; b < n / be; ++b) dequantize_block(s + size_t(b) * bb, out + b * be);
 }
 
 }  // namespace aviary::ops

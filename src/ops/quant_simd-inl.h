@@ -1,10 +1,13 @@
-// Matrix products with block-quantized weights (Q8_0, Q4_0, Q4_K; layouts in
-// ops/quant.h), once per Highway target; linear.cpp dispatches to them.
+// Matrix products with block-quantized weights (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
+// Q4_K, Q5_K, Q6_K; layouts in ops/quant.h), once per Highway target;
+// linear.cpp dispatches to them.
 //
 // Weights are dequantised in registers, one vector at a time, to exactly the
 // fp32 values dequantize_row() gives (each is one rounding of the exact
 // d * q [- m], and the vector code performs that same single rounding), then
-// multiplied with the activations in fp32.
+// multiplied with the activations in fp32. (For every type here the product
+// of the fp16 scale, the integer sub-scale and the level is exact in fp32, so
+// a fused or unfused multiply-add rounds the same way, once.)
 //
 // Summation order: every output y[t, o] is one vector accumulator fed with
 // MulAdd(w, x) over the vectors of the row in order, then a sum of lanes.
@@ -113,6 +116,136 @@ struct Q4_KRow {
     const auto bytes = hn::PromoteTo(DI32(), hn::LoadU(DU8(), qs + k * hn::Lanes(df)));
     const auto q = hn::And(hn::ShiftRightSame(bytes, shift), hn::Set(DI32(), 0xF));
     return hn::MulAdd(hn::ConvertTo(df, q), scale, neg_min);
+  }
+};
+
+struct Q4_1Row {
+  static constexpr size_t kBlockElems = 32, kBlockBytes = 20, kGroups = 1;
+  const uint8_t* qs;
+  VF d, m;
+  HWY_INLINE void SetBlock(const uint8_t* row, size_t b) {
+    const uint8_t* blk = row + b * kBlockBytes;
+    qs = blk + quant::kQ4_1Qs;
+    d = hn::Set(DF(), HalfToFloat(blk));
+    m = hn::Set(DF(), HalfToFloat(blk + quant::kQ4_1M));
+  }
+  HWY_INLINE void SetGroup(size_t) {}
+  HWY_INLINE VF Load(DF df, size_t k) const {
+    const size_t e = k * hn::Lanes(df);  // nibbles as in Q4_0
+    const auto bytes = hn::PromoteTo(DI32(), hn::LoadU(DU8(), qs + (e & 15)));
+    const auto q = e < 16 ? hn::And(bytes, hn::Set(DI32(), 0xF)) : hn::ShiftRight<4>(bytes);
+    return hn::MulAdd(hn::ConvertTo(df, q), d, m);
+  }
+};
+
+// Bit j of a 32-bit word at lane j (for Q5_0 / Q5_1's high bits).
+alignas(64) constexpr int32_t kLaneBit[32] = {
+    1 << 0,  1 << 1,  1 << 2,  1 << 3,  1 << 4,  1 << 5,  1 << 6,  1 << 7,  1 << 8,  1 << 9,  1 << 10,
+    1 << 11, 1 << 12, 1 << 13, 1 << 14, 1 << 15, 1 << 16, 1 << 17, 1 << 18, 1 << 19, 1 << 20, 1 << 21,
+    1 << 22, 1 << 23, 1 << 24, 1 << 25, 1 << 26, 1 << 27, 1 << 28, 1 << 29, 1 << 30, INT32_MIN};
+
+// The 5-bit levels of values [e, e + L) of a Q5_0 / Q5_1 block: nibbles as in
+// Q4_0, bit 4 of value j in bit j of qh.
+HWY_INLINE hn::Vec<DI32> Level5(const uint8_t* qs, int32_t qh, size_t e) {
+  const DI32 di;
+  const auto bytes = hn::PromoteTo(di, hn::LoadU(DU8(), qs + (e & 15)));
+  const auto low = e < 16 ? hn::And(bytes, hn::Set(di, 0xF)) : hn::ShiftRight<4>(bytes);
+  const auto bit_set = hn::Ne(hn::And(hn::Set(di, qh), hn::LoadU(di, kLaneBit + e)), hn::Zero(di));
+  return hn::Or(low, hn::IfThenElseZero(bit_set, hn::Set(di, 16)));
+}
+
+struct Q5_0Row {
+  static constexpr size_t kBlockElems = 32, kBlockBytes = 22, kGroups = 1;
+  const uint8_t* qs;
+  int32_t qh;
+  VF d;
+  HWY_INLINE void SetBlock(const uint8_t* row, size_t b) {
+    const uint8_t* blk = row + b * kBlockBytes;
+    qs = blk + quant::kQ5_0Qs;
+    qh = int32_t(quant::read_u32(blk + quant::kQ5_0Qh));
+    d = hn::Set(DF(), HalfToFloat(blk));
+  }
+  HWY_INLINE void SetGroup(size_t) {}
+  HWY_INLINE VF Load(DF df, size_t k) const {
+    const auto q = hn::Sub(Level5(qs, qh, k * hn::Lanes(df)), hn::Set(DI32(), 16));
+    return hn::Mul(hn::ConvertTo(df, q), d);
+  }
+};
+
+struct Q5_1Row {
+  static constexpr size_t kBlockElems = 32, kBlockBytes = 24, kGroups = 1;
+  const uint8_t* qs;
+  int32_t qh;
+  VF d, m;
+  HWY_INLINE void SetBlock(const uint8_t* row, size_t b) {
+    const uint8_t* blk = row + b * kBlockBytes;
+    qs = blk + quant::kQ5_1Qs;
+    qh = int32_t(quant::read_u32(blk + quant::kQ5_1Qh));
+    d = hn::Set(DF(), HalfToFloat(blk));
+    m = hn::Set(DF(), HalfToFloat(blk + quant::kQ5_1M));
+  }
+  HWY_INLINE void SetGroup(size_t) {}
+  HWY_INLINE VF Load(DF df, size_t k) const {
+    return hn::MulAdd(hn::ConvertTo(df, Level5(qs, qh, k * hn::Lanes(df))), d, m);
+  }
+};
+
+struct Q5_KRow {
+  static constexpr size_t kBlockElems = 256, kBlockBytes = 176, kGroups = 8;
+  const uint8_t* blk;
+  const uint8_t* qs;
+  float d, dmin;
+  int shift, high_shift;
+  VF scale, neg_min;
+  HWY_INLINE void SetBlock(const uint8_t* row, size_t b) {
+    blk = row + b * kBlockBytes;
+    d = HalfToFloat(blk);
+    dmin = HalfToFloat(blk + quant::kQ5_KDmin);
+  }
+  HWY_INLINE void SetGroup(size_t g) {
+    int sc, m;
+    quant::q4k_scale_min(blk + quant::kQ5_KScales, int(g), sc, m);
+    scale = hn::Set(DF(), d * float(sc));
+    neg_min = hn::Set(DF(), -(dmin * float(m)));
+    qs = blk + quant::kQ5_KQs + 32 * (g / 2);  // groups 2p and 2p+1 share these bytes
+    shift = int(g % 2) * 4;
+    high_shift = int(g);  // bit 4 of value l is bit g of qh[l]
+  }
+  HWY_INLINE VF Load(DF df, size_t k) const {
+    const DI32 di;
+    const size_t e = k * hn::Lanes(df);
+    const auto bytes = hn::PromoteTo(di, hn::LoadU(DU8(), qs + e));
+    const auto highs = hn::PromoteTo(di, hn::LoadU(DU8(), blk + quant::kQ5_KQh + e));
+    const auto low = hn::And(hn::ShiftRightSame(bytes, shift), hn::Set(di, 0xF));
+    const auto high = hn::ShiftLeft<4>(hn::And(hn::ShiftRightSame(highs, high_shift), hn::Set(di, 1)));
+    return hn::MulAdd(hn::ConvertTo(df, hn::Or(low, high)), scale, neg_min);
+  }
+};
+
+struct Q6_KRow {
+  static constexpr size_t kBlockElems = 256, kBlockBytes = 210, kGroups = 8;
+  const uint8_t* blk;
+  float d;
+  quant::Q6KGroup group;
+  VF scale_lo, scale_hi;  // d * scale of values 0-15 and 16-31 of the group
+  HWY_INLINE void SetBlock(const uint8_t* row, size_t b) {
+    blk = row + b * kBlockBytes;
+    d = HalfToFloat(blk + quant::kQ6_KD);
+  }
+  HWY_INLINE void SetGroup(size_t g) {
+    group = quant::q6k_group(blk, int(g));
+    scale_lo = hn::Set(DF(), d * float(group.scale_lo));
+    scale_hi = hn::Set(DF(), d * float(group.scale_hi));
+  }
+  HWY_INLINE VF Load(DF df, size_t k) const {
+    const DI32 di;
+    const size_t e = k * hn::Lanes(df);  // a vector never straddles the two 16-value halves
+    const auto lows = hn::PromoteTo(di, hn::LoadU(DU8(), group.ql + e));
+    const auto highs = hn::PromoteTo(di, hn::LoadU(DU8(), group.qh + e));
+    const auto low = hn::And(hn::ShiftRightSame(lows, group.ql_shift), hn::Set(di, 0xF));
+    const auto high = hn::ShiftLeft<4>(hn::And(hn::ShiftRightSame(highs, group.qh_shift), hn::Set(di, 3)));
+    const auto q = hn::Sub(hn::Or(low, high), hn::Set(di, 32));
+    return hn::Mul(hn::ConvertTo(df, q), e < 16 ? scale_lo : scale_hi);
   }
 };
 

@@ -13,14 +13,20 @@ namespace aviary {
 // F32/F16/BF16 are plain element types. The others are llama.cpp's (GGML)
 // block-quantized layouts: a row is a sequence of blocks, each holding
 // dtype_block_elems() values in dtype_block_bytes() bytes
-// (Q8_0: fp16 scale + 32 int8; Q4_0: fp16 scale + 32 4-bit;
-// Q4_K: 256-value super-block with fp16 scale/min and 6-bit sub-scales).
-enum class DType : uint8_t { F32, F16, BF16, Q8_0, Q4_0, Q4_K };
+// (ops/quant.h has the layouts): 32-value blocks Q8_0, Q4_0, Q4_1, Q5_0, Q5_1
+// and 256-value "K" super-blocks Q4_K, Q5_K, Q6_K.
+enum class DType : uint8_t { F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q4_1, Q5_0, Q5_1, Q5_K, Q6_K };
 
-constexpr bool dtype_is_quantized(DType t) { return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K; }
+// Every DType, in enum order (for lookups by name and exhaustive tests).
+inline constexpr DType kAllDTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K,
+                                       DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q5_K, DType::Q6_K};
+
+constexpr bool dtype_is_quantized(DType t) { return t != DType::F32 && t != DType::F16 && t != DType::BF16; }
+
+constexpr bool dtype_is_k_quant(DType t) { return t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K; }
 
 constexpr int64_t dtype_block_elems(DType t) {
-  return t == DType::Q4_K ? 256 : dtype_is_quantized(t) ? 32 : 1;
+  return dtype_is_k_quant(t) ? 256 : dtype_is_quantized(t) ? 32 : 1;
 }
 
 constexpr size_t dtype_block_bytes(DType t) {
@@ -30,6 +36,11 @@ constexpr size_t dtype_block_bytes(DType t) {
     case DType::Q8_0: return 34;
     case DType::Q4_0: return 18;
     case DType::Q4_K: return 144;
+    case DType::Q4_1: return 20;
+    case DType::Q5_0: return 22;
+    case DType::Q5_1: return 24;
+    case DType::Q5_K: return 176;
+    case DType::Q6_K: return 210;
   }
   return 0;
 }
@@ -51,6 +62,11 @@ constexpr std::string_view dtype_name(DType t) {
     case DType::Q8_0: return "q8_0";
     case DType::Q4_0: return "q4_0";
     case DType::Q4_K: return "q4_k";
+    case DType::Q4_1: return "q4_1";
+    case DType::Q5_0: return "q5_0";
+    case DType::Q5_1: return "q5_1";
+    case DType::Q5_K: return "q5_k";
+    case DType::Q6_K: return "q6_k";
   }
   return "?";
 }
@@ -119,7 +135,8 @@ inline float load_as_f32(const void* base, DType t, size_t i) {
       std::memcpy(&h, static_cast<const char*>(base) + 2 * i, 2);
       return bf16_to_f32(h);
     }
-    case DType::Q8_0: case DType::Q4_0: case DType::Q4_K:
+    case DType::Q8_0: case DType::Q4_0: case DType::Q4_K: case DType::Q4_1: case DType::Q5_0:
+    case DType::Q5_1: case DType::Q5_K: case DType::Q6_K:
       break;  // block types are decoded a block at a time (ops/quant.h), not per element
   }
   return 0.f;

@@ -182,9 +182,9 @@ TEST_F(GgufTest, DamagedHeadersGiveClearErrors) {
   // a.bool's value byte: 2 is not a bool.
   const size_t bool_at = good.find("a.bool") + 6 + 4;
   expect(patched(bool_at, std::string(1, '\x02')), "must be 0 or 1");
-  // Tensor "b": type f16 -> q5_k (13), which Aviary does not read.
+  // Tensor "b": type f16 -> q2_k (10), which Aviary does not read.
   const size_t b_info = good.find(gstr("b")) + 9;
-  expect(patched(b_info + 4 + 8, le32(13)), "q5_k (13)");
+  expect(patched(b_info + 4 + 8, le32(10)), "q2_k (10)");
   expect(patched(b_info, le32(5)), "5 dimensions");
   expect(patched(b_info + 4 + 8 + 4, le64(3)), "not a multiple of the alignment");
 }
