@@ -52,6 +52,7 @@ class ViewBuilder {
     if (!dtype_is_quantized(t.dtype)) return alias(official, name, std::move(shape));
     if (numel(shape) != t.numel()) throw misshapen(t, shape);
     own(official, std::move(shape), to_f32(t));
+    release(t);
   }
 
   // A LoRA factor stored transposed: official [in, out] from GGUF [out, in].
@@ -59,6 +60,7 @@ class ViewBuilder {
     const TensorView& t = need(name);
     if (t.shape != std::vector<int64_t>{out, in}) throw misshapen(t, {out, in});
     own(official, {in, out}, gguf_rwkv7::transpose(to_f32(t), out, in));
+    release(t);
   }
 
   // time_mix_lerp_fused [6, 1, 1, C] -> six [1, 1, C] vectors.
@@ -86,6 +88,11 @@ class ViewBuilder {
     return n;
   }
   static std::vector<float> to_f32(const TensorView& t) { return gguf_rwkv7::to_f32(t); }
+
+  // After a converted copy: the original's pages need not stay resident.
+  void release(const TensorView& t) const {
+    if (g_.file()) g_.file()->release(t.data, dtype_bytes(t.dtype, t.numel()));
+  }
 
   Error misshapen(const TensorView& t, const std::vector<int64_t>& expected) const {
     return error_in(g_.path(), "tensor " + t.name + " has shape " + shape_string(t.shape) + " (" +

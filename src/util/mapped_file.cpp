@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
+#include <cstdint>
 #include <cstring>
 
 #include "util/error.h"
@@ -38,6 +40,16 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
   }
   ::close(fd);  // the mapping stays valid after close
   return std::shared_ptr<const MappedFile>(new MappedFile(path, data, size));
+}
+
+void MappedFile::release(const void* p, size_t n) const {
+  const auto* begin = static_cast<const uint8_t*>(p);
+  if (!data_ || begin < data_ || n > size_ || begin - data_ > std::ptrdiff_t(size_ - n)) return;
+  // Whole pages only: the first and last may hold neighbouring bytes still in use.
+  const auto page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t first = (uintptr_t(begin) + page - 1) / page * page, last = (uintptr_t(begin) + n) / page * page;
+  // The mapping is private and read-only, so the pages are never dirty.
+  if (first < last) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 
 MappedFile::~MappedFile() {

@@ -23,6 +23,12 @@ class MappedFile {
   std::span<const uint8_t> bytes() const { return {data_, size_}; }
   const std::string& path() const { return path_; }
 
+  // Drops the whole pages inside [p, p + n) from this process's resident
+  // memory (they come back from the file if read again): for tensors that were
+  // read once to make a converted copy. Ranges outside the mapping are
+  // ignored; failure only means the pages stay resident.
+  void release(const void* p, size_t n) const;
+
  private:
   MappedFile(std::string path, const uint8_t* data, size_t size)
       : path_(std::move(path)), data_(data), size_(size) {}
