@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ops/linear.h"
+#include "util/thread_pool.h"
 
 namespace aviary::ops {
 namespace {
@@ -95,6 +96,38 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(1, 3, 8, 17, 64),
                        ::testing::Values(1, 7, 16, 33, 130),
                        ::testing::Values(1, 2, 5)));
+
+// Several products in one hand-out give, bit for bit, what each gives alone,
+// for any thread count (the LoRA factors of a decode step take this path).
+TEST(LinearInOutMany, EqualsTheProductsOneByOne) {
+  const int before = default_thread_count();
+  struct Job { int64_t in, out, T; DType t; };
+  const Job shapes[] = {{768, 64, 1, DType::F32}, {768, 128, 1, DType::F32}, {64, 768, 1, DType::F16},
+                        {33, 200, 3, DType::BF16}, {768, 32, 5, DType::F32}};
+  std::vector<Weights> w;
+  std::vector<Matrix> m;
+  std::vector<std::vector<float>> x;
+  for (size_t i = 0; i < std::size(shapes); ++i) {
+    const Job& j = shapes[i];
+    w.push_back(make_weights(j.in * j.out, j.t, uint32_t(i + 1)));
+    x.push_back(random_vector(j.T * j.in, uint32_t(i + 100)));
+  }
+  for (size_t i = 0; i < std::size(shapes); ++i) m.push_back(Matrix{w[i].bytes.data(), shapes[i].t, shapes[i].in, shapes[i].out});
+  for (int threads : {1, 2, 3}) {
+    set_default_thread_count(threads);
+    std::vector<std::vector<float>> alone, together;
+    std::vector<InOutJob> jobs;
+    for (size_t i = 0; i < std::size(shapes); ++i) {
+      alone.emplace_back(size_t(shapes[i].T * shapes[i].out));
+      together.emplace_back(size_t(shapes[i].T * shapes[i].out), -1.f);
+      linear_in_out(x[i].data(), shapes[i].T, m[i], alone.back().data());
+    }
+    for (size_t i = 0; i < std::size(shapes); ++i) jobs.push_back({x[i].data(), shapes[i].T, &m[i], together[i].data()});
+    linear_in_out_many(jobs);
+    for (size_t i = 0; i < std::size(shapes); ++i) EXPECT_EQ(together[i], alone[i]) << "job " << i << ", " << threads << " threads";
+  }
+  set_default_thread_count(before);
+}
 
 TEST(Dot, MatchesReferenceForAllLengthsUpTo70) {
   for (int64_t n = 0; n <= 70; ++n) {
