@@ -238,6 +238,7 @@ namespace aviary::ops {
 
 HWY_EXPORT(LinearRows);
 HWY_EXPORT(IntLinearRows);
+HWY_EXPORT(QuantizeActivationBlocks);
 HWY_EXPORT(LinearInOutCols);
 HWY_EXPORT(Dot);
 HWY_EXPORT(Axpy);
@@ -251,6 +252,11 @@ constexpr int64_t kParallelMacs = int64_t(1) << 17;
 constexpr int64_t kRowGrain = 16;
 constexpr int64_t kColGrain = 64;
 }  // namespace
+
+void quantize_activations(const float* x, int64_t T, int64_t n, int16_t* q, float* d) {
+  if (detail::use_reference()) return reference::quantize_activations(x, T, n, q, d);
+  if (T > 0 && n > 0) HWY_DYNAMIC_DISPATCH(QuantizeActivationBlocks)(x, size_t(T * n / quant::kGroupElems), q, d);
+}
 
 namespace {
 // Q8_0 / Q4_0 weights: the activations quantized once (ops/quant_dot.h), then

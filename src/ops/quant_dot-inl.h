@@ -137,6 +137,28 @@ HWY_INLINE void IntDotTile(const uint8_t* w, size_t row_bytes, const int16_t* HW
     for (size_t c = 0; c < kC; ++c) y[c * y_stride + r] = Sum(df, acc[r][c]);
 }
 
+// quantize_activations (ops/quant_dot.h) for `blocks` blocks of 32 values:
+// the same IEEE operations as the scalar reference (a maximum, one division,
+// one multiply per value, round to nearest even), so bit for bit its results.
+void QuantizeActivationBlocks(const float* HWY_RESTRICT x, size_t blocks, int16_t* HWY_RESTRICT q,
+                              float* HWY_RESTRICT d) {
+  const DF df;
+  const hn::Rebind<int16_t, DF> d16;
+  const size_t L = hn::Lanes(df);
+  for (size_t b = 0; b < blocks; ++b) {
+    const float* xb = x + b * kBlockValues;
+    VF vmax = hn::Zero(df);
+    for (size_t j = 0; j < kBlockValues; j += L) vmax = hn::Max(vmax, hn::Abs(hn::LoadU(df, xb + j)));
+    const float amax = hn::GetLane(hn::MaxOfLanes(df, vmax));
+    const float scale = amax / 127.f;
+    const VF inv = hn::Set(df, scale != 0.f ? 1.f / scale : 0.f);
+    for (size_t j = 0; j < kBlockValues; j += L)
+      hn::StoreU(hn::DemoteTo(d16, hn::NearestInt(hn::Mul(hn::LoadU(df, xb + j), inv))), d16,
+                 q + b * kBlockValues + j);
+    d[b] = f16_to_f32(f32_to_f16(scale));
+  }
+}
+
 // Rows per tile: decode (one activation row) and prefill (kIntTileT rows).
 constexpr size_t kIntGemvRows = 4;
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL

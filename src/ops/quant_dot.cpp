@@ -14,6 +14,8 @@ namespace {
 constexpr int64_t kBlock = quant::kGroupElems;  // 32 values per scale, activations and weights alike
 }  // namespace
 
+namespace reference {
+
 void quantize_activations(const float* x, int64_t T, int64_t n, int16_t* q, float* d) {
   const int64_t blocks = n / kBlock;
   for (int64_t b = 0; b < T * blocks; ++b) {
@@ -27,7 +29,6 @@ void quantize_activations(const float* x, int64_t T, int64_t n, int16_t* q, floa
   }
 }
 
-namespace reference {
 
 namespace {
 // Weight integers and scale of block b of a Q8_0 or Q4_0 row.

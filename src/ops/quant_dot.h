@@ -35,6 +35,8 @@ struct Q8ActivationsView {
 void quantize_activations(const float* x, int64_t T, int64_t n, int16_t* q, float* d);
 
 namespace reference {
+// The plain loops quantize_activations is held to, bit for bit.
+void quantize_activations(const float* x, int64_t T, int64_t n, int16_t* q, float* d);
 // y = x W^T for Q8_0 / Q4_0 W through quantize_activations, in plain loops.
 void linear_q8(const float* x, int64_t T, const Matrix& W, float* y);
 }  // namespace reference

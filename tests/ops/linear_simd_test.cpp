@@ -207,6 +207,23 @@ INSTANTIATE_TEST_SUITE_P(Variants, SimdQuantLinear,
 
 using SimdVector = ForcedSimdTest<std::string>;
 
+// Activation quantization is plain IEEE arithmetic: every variant gives the
+// reference's bytes exactly (scale ties, zero blocks and huge values included).
+TEST_P(SimdVector, ActivationQuantizationEqualsReference) {
+  for (int64_t blocks : {1, 2, 3, 24, 97}) {
+    auto x = random_vector(size_t(blocks * 32), uint32_t(blocks), 0.f, 3.f);
+    for (size_t j = 0; j < 32; ++j) x[j] = 0.f;                   // a zero block
+    if (blocks > 1) x[40] = 1e30f;                                // a huge value
+    if (blocks > 2) for (size_t j = 64; j < 96; ++j) x[j] = float(int(j) - 80) * 0.5f;  // ties
+    std::vector<int16_t> q(x.size()), qr(x.size());
+    std::vector<float> d(static_cast<size_t>(blocks)), dr(static_cast<size_t>(blocks));
+    quantize_activations(x.data(), 1, blocks * 32, q.data(), d.data());
+    reference::quantize_activations(x.data(), 1, blocks * 32, qr.data(), dr.data());
+    EXPECT_EQ(q, qr) << blocks;
+    EXPECT_EQ(d, dr) << blocks;
+  }
+}
+
 TEST_P(SimdVector, DotMatchesReference) {
   for (int64_t n = 0; n <= 1100; n += n < 70 ? 1 : 97) {
     const auto a = random_vector(size_t(n), uint32_t(n)), b = random_vector(size_t(n), uint32_t(n + 100));
