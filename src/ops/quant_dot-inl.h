@@ -160,7 +160,7 @@ void QuantizeActivationBlocks(const float* HWY_RESTRICT x, size_t blocks, int16_
 }
 
 // Rows per tile: decode (one activation row) and prefill (kIntTileT rows).
-constexpr size_t kIntGemvRows = 4;
+constexpr size_t kIntGemvRows = 8;
 #if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
 constexpr size_t kIntTileRows = 4;
 #else
