@@ -5,10 +5,13 @@
 //   GEMM (T = 64): flops = multiply-adds x 2 per second
 //   (weight types f32, f16, bf16, q8_0, q4_0, q4_k: dtype 0..5)
 //   Wkv7, Wkv5 (H heads of 64, T tokens): tokens per second
+//   FfnValue, FfnValuePrefill: the sparse feed-forward against the dense product
 // Run: build/release/bench/kernels_bench [--benchmark_filter=Gemv]
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <random>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -16,6 +19,7 @@
 #include "ops/quant.h"
 #include "ops/reference.h"
 #include "ops/simd.h"
+#include "ops/sparse_ffn.h"
 #include "ops/wkv5.h"
 #include "ops/wkv7.h"
 #include "util/dtype.h"
@@ -78,6 +82,72 @@ void LinearArgs(benchmark::internal::Benchmark* b, int64_t T) {
 }
 BENCHMARK(BM_Linear)->Name("Gemv")->Apply([](auto* b) { LinearArgs(b, 1); })->UseRealTime();
 BENCHMARK(BM_Linear)->Name("Gemm")->Apply([](auto* b) { LinearArgs(b, 64); })->UseRealTime();
+
+// The feed-forward value product of one decode row, h = relu(k)^2 with a
+// share of exact zeros: dense ops::linear on the stored [C, F] matrix against
+// ops::sparse_rows_sum on its [F, C] transpose (model/blocks.h FeedForwardValue).
+// FfnValuePrefill: the T = 64 product on either layout (the sparse path's
+// prefill takes linear_in_out). bytes_per_second: the whole matrix per product.
+// Like the layers of a model, each run takes the next of enough copies of the
+// matrix (each with its own activations) to exceed the CPU caches: with one
+// copy the few rows a 90%-sparse product reads would stay cached.
+enum FfnPath { kDenseLinear = 0, kSparseRows = 1, kInOut = 2 };
+constexpr size_t kColdBytes = size_t(96) << 20;
+
+// args: C (out), F (in), zero percent, path, threads, T
+void BM_FfnValue(benchmark::State& state) {
+  const int64_t C = state.range(0), F = state.range(1), zero_pct = state.range(2), T = state.range(5);
+  const auto path = FfnPath(state.range(3));
+  const int threads = int(state.range(4));
+  aviary::set_default_thread_count(threads);
+  const auto w = random_weights(C, F, DType::F16);
+  const size_t copies = std::max<size_t>(1, kColdBytes / w.size());
+  // The matrices in the layout the path reads: [C, F] as stored, or [F, C].
+  std::vector<std::vector<uint8_t>> stored;
+  std::vector<ops::OwnedMatrix> transposed;
+  std::vector<ops::Matrix> matrix;
+  std::vector<std::vector<float>> h(copies);
+  std::mt19937 rng(2);
+  std::uniform_int_distribution<int> pct(0, 99);
+  std::normal_distribution<float> d(0.f, 1.f);
+  for (size_t i = 0; i < copies; ++i) {
+    if (path == kDenseLinear) {
+      matrix.push_back(ops::Matrix{stored.emplace_back(w).data(), DType::F16, C, F});
+    } else {
+      matrix.push_back(transposed.emplace_back(ops::transpose_copy(ops::Matrix{w.data(), DType::F16, C, F})).matrix);
+    }
+    h[i].resize(static_cast<size_t>(T * F));
+    for (float& x : h[i]) x = pct(rng) < zero_pct ? 0.f : d(rng) * d(rng);
+  }
+  std::vector<float> y(static_cast<size_t>(T * C));
+  size_t i = 0;
+  for (auto _ : state) {
+    if (path == kDenseLinear) ops::linear(h[i].data(), T, matrix[i], y.data());
+    else if (path == kInOut) ops::linear_in_out(h[i].data(), T, matrix[i], y.data());
+    else ops::sparse_rows_sum(h[i].data(), F, matrix[i], y.data());
+    benchmark::DoNotOptimize(y.data());
+    i = (i + 1) % copies;
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(w.size()));
+  static const char* names[] = {"dense linear", "sparse rows", "linear_in_out"};
+  state.SetLabel(std::string(names[path]) + ", " + ops::simd_target() + " x" + std::to_string(threads));
+}
+
+void FfnValueArgs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"C", "F", "zero%", "path", "threads", "T"});
+  for (auto [C, F] : {std::pair<int64_t, int64_t>{768, 3072}, {2048, 7168}})
+    for (int threads : {1, 2}) {
+      b->Args({C, F, 50, kDenseLinear, threads, 1});
+      for (int zero_pct : {50, 90}) b->Args({C, F, zero_pct, kSparseRows, threads, 1});
+    }
+}
+void FfnValuePrefillArgs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"C", "F", "zero%", "path", "threads", "T"});
+  for (auto [C, F] : {std::pair<int64_t, int64_t>{768, 3072}, {2048, 7168}})
+    for (FfnPath path : {kDenseLinear, kInOut}) b->Args({C, F, 50, path, 2, 64});
+}
+BENCHMARK(BM_FfnValue)->Name("FfnValue")->Apply(FfnValueArgs)->UseRealTime();
+BENCHMARK(BM_FfnValue)->Name("FfnValuePrefill")->Apply(FfnValuePrefillArgs)->UseRealTime();
 
 // args: H (N = 64), T, impl, threads
 void BM_Wkv7(benchmark::State& state) {

@@ -1,7 +1,10 @@
 #include "model/blocks.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <string_view>
 
+#include "io/checkpoint.h"
 #include "ops/linear.h"
 #include "ops/norm.h"
 #include "util/thread_pool.h"
@@ -60,6 +63,60 @@ float* Workspace::get(size_t slot, size_t n) {
   if (bufs_.size() <= slot) bufs_.resize(slot + 1);
   if (bufs_[slot].size() < n) bufs_[slot].resize(n);
   return bufs_[slot].data();
+}
+
+bool sparse_ffn_enabled() {
+  const char* v = std::getenv("AVIARY_SPARSE_FFN");
+  return !(v && std::string_view(v) == "0");
+}
+
+FeedForwardValue::FeedForwardValue(const ops::Matrix& value, bool sparse) : value_(value) {
+  if (sparse && !dtype_is_quantized(value.dtype)) transposed_ = ops::transpose_copy(value);
+}
+
+namespace {
+// Whether the one-token segments should skip zero activations: together they
+// read one row of the transposed matrix per nonzero activation, which pays
+// while that is at most the whole matrix, what one dense pass over all rows reads.
+bool sparse_pays(const float* h, std::span<const Segment> segments, int64_t F) {
+  int64_t decode_rows = 0, rows_read = 0;
+  for (const Segment& s : segments)
+    if (s.n_rows() == 1) {
+      ++decode_rows;
+      rows_read += ops::count_nonzero(h + s.first_row * F, F);
+      if (rows_read > F) return false;
+    }
+  return decode_rows > 0;
+}
+}  // namespace
+
+void FeedForwardValue::apply(const float* h, std::span<const Segment> segments, float* out) const {
+  const int64_t T = total_rows(segments);
+  if (!sparse()) return ops::linear(h, T, value_, out);
+  const ops::Matrix& Wt = transposed_.matrix;
+  const int64_t F = Wt.rows, C = Wt.cols;
+  if (!sparse_pays(h, segments, F)) return ops::linear_in_out(h, T, Wt, out);
+  // One-token segments alone; consecutive rows of longer ones in one product.
+  int64_t run_first = 0, run_rows = 0;
+  auto flush_run = [&] {
+    if (run_rows > 0) ops::linear_in_out(h + run_first * F, run_rows, Wt, out + run_first * C);
+    run_rows = 0;
+  };
+  for (const Segment& s : segments) {
+    if (s.n_rows() != 1) {
+      if (run_rows == 0) run_first = s.first_row;
+      run_rows += s.n_rows();
+      continue;
+    }
+    flush_run();
+    ops::sparse_rows_sum(h + s.first_row * F, F, Wt, out + s.first_row * C);
+  }
+  flush_run();
+}
+
+void FeedForwardValue::release_original(const Checkpoint& ckpt) const {
+  // MappedFile::release ignores a range outside the mapping (a materialised copy).
+  if (sparse() && ckpt.file()) ckpt.file()->release(value_.data, size_t(value_.rows) * value_.row_bytes());
 }
 
 }  // namespace aviary

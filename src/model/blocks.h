@@ -15,9 +15,12 @@
 
 #include "model/state.h"
 #include "ops/matrix.h"
+#include "ops/sparse_ffn.h"
 #include "util/thread_pool.h"
 
 namespace aviary {
+
+class Checkpoint;
 
 // One sequence's rows in a pass: `tokens` fill rows [first_row, first_row +
 // tokens.size()) and advance `state` in order.
@@ -102,6 +105,46 @@ class Workspace {
 
  private:
   std::vector<std::vector<float>> bufs_;
+};
+
+// Whether models loaded now use the sparse feed-forward (FeedForwardValue):
+// yes unless the environment variable AVIARY_SPARSE_FFN is "0", so benchmarks
+// can compare. Read at every call; models built earlier keep their choice.
+bool sparse_ffn_enabled();
+
+// The value matrix of a squared-ReLU feed-forward: out = value . h with
+// h = relu(key . x)^2, value [C, F] stored [out, in] as nn.Linear keeps it.
+//
+// Sparse (a float matrix with sparse_ffn_enabled()): a transposed [F, C]
+// copy in the stored type replaces the original, so one-token segments
+// (decode) read only the rows of their nonzero activations
+// (ops::sparse_rows_sum), longer segments take linear_in_out, and the mapped
+// original is never read again: release_original() drops its pages, so
+// resident memory does not grow. The two products sum each output in the same
+// order, so rows give the same numbers whichever path they take.
+//
+// Dense (sparse off, or block-quantized q8_0/q4_0/q4_k...): ops::linear on the
+// stored matrix. Quantized blocks run along a row's inputs; transposing would
+// re-quantize along the outputs, with other scales and other numbers.
+class FeedForwardValue {
+ public:
+  FeedForwardValue() = default;
+  explicit FeedForwardValue(const ops::Matrix& value, bool sparse = sparse_ffn_enabled());
+
+  bool sparse() const { return transposed_.bytes != nullptr; }
+
+  // out [T, C] = h [T, F] times value^T, T = total_rows(segments).
+  void apply(const float* h, std::span<const Segment> segments, float* out) const;
+
+  // When sparse and the original lies in `ckpt`'s file mapping: returns its
+  // whole pages to the kernel (they are never read again; a later reader
+  // would fault them back in from the file). Call it right after loading
+  // each layer, so a load never holds both copies of more than one matrix.
+  void release_original(const Checkpoint& ckpt) const;
+
+ private:
+  ops::Matrix value_;              // [C, F] as stored
+  ops::OwnedMatrix transposed_;    // [F, C], only when sparse
 };
 
 }  // namespace aviary

@@ -64,6 +64,7 @@ void Rwkv4::load() {
     t.output = r.matrix(a + "output.weight", C, C);
     att_.push_back(std::move(t));
     ffn_.emplace_back().load(r, "blocks." + std::to_string(i) + ".ffn.", MixForm::Lerp, C, F);
+    ffn_.back().value.release_original(checkpoint());
   }
   owned_ = r.take_owned();
 }

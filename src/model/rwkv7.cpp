@@ -28,7 +28,8 @@ struct TimeMix {
 
 struct ChannelMix {
   std::vector<float> x_k;
-  ops::Matrix key, value;  // [F, C], [C, F]
+  ops::Matrix key;         // [F, C]
+  FeedForwardValue value;  // [C, F] (model/blocks.h)
 };
 
 struct Layer {
@@ -101,7 +102,8 @@ void Rwkv7::load() {
     t.ln_x = norm(a + "ln_x");
     L.ffn.x_k = r.vector(b + "ffn.x_k", {C});
     L.ffn.key = r.matrix(b + "ffn.key.weight", F, C);
-    L.ffn.value = r.matrix(b + "ffn.value.weight", C, F);
+    L.ffn.value = FeedForwardValue(r.matrix(b + "ffn.value.weight", C, F));
+    L.ffn.value.release_original(checkpoint());
     layers_.push_back(std::move(L));
   }
   owned_ = r.take_owned();
@@ -220,7 +222,7 @@ void Rwkv7::channel_mix(int64_t li, std::span<const Segment> segments, Workspace
   ops::linear(xk, T, p.key, h);
   ops::relu_squared_inplace(h, T * F);
   float* out = ws.get(kOut, TC);
-  ops::linear(h, T, p.value, out);
+  p.value.apply(h, segments, out);
   ops::add_inplace(ws.get(kX, TC), out, TC);
 }
 

@@ -69,7 +69,7 @@ void GatedChannelMix::load(WeightReader& r, const std::string& prefix, MixForm m
   mix_r = r.vector(prefix + mix + "r", {C});
   key = r.matrix(prefix + "key.weight", F, C);
   receptance = r.matrix(prefix + "receptance.weight", C, C);
-  value = r.matrix(prefix + "value.weight", C, F);
+  value = FeedForwardValue(r.matrix(prefix + "value.weight", C, F));
 }
 
 void GatedChannelMix::run(std::span<const Segment> segments, size_t state_tensor, Workspace& ws,
@@ -90,7 +90,7 @@ void GatedChannelMix::run(std::span<const Segment> segments, size_t state_tensor
   ops::linear(xk, T, key, h);
   ops::relu_squared_inplace(h, T * F);
   float* out = ws.get(kSlotOut, size_t(TC));
-  ops::linear(h, T, value, out);
+  value.apply(h, segments, out);
   ops::mul_inplace(out, r, TC);
   ops::add_inplace(ws.get(kSlotX, size_t(TC)), out, TC);
 }

@@ -53,7 +53,8 @@ void token_mix(MixForm form, const float* x, const float* prev, const float* mix
 struct GatedChannelMix {
   MixForm form = MixForm::Lerp;
   std::vector<float> mix_k, mix_r;
-  ops::Matrix key, receptance, value;  // [F, C], [C, C], [C, F]
+  ops::Matrix key, receptance;  // [F, C], [C, C]
+  FeedForwardValue value;       // [C, F] (model/blocks.h)
 
   // `prefix` is "blocks.N.ffn."; mix tensors are time_mix_* (Lerp) or time_maa_* (Shift).
   void load(WeightReader& r, const std::string& prefix, MixForm mix_form, int64_t C, int64_t F);
