@@ -9,6 +9,7 @@
 #include "ops/linear.h"
 #include "ops/quant.h"
 #include "ops/quant_dot.h"
+#include "ops/quant_dot_vnni.h"
 #include "ops/reference.h"
 #include "simd_test_util.h"
 #include "util/error.h"
@@ -170,6 +171,34 @@ TEST_P(SimdQuantLinear, MatchesReference) {
         }
       }
     }
+}
+
+// The AVX512-VNNI path (ops/quant_dot_vnni.h) and the plain AVX-512 one both
+// match the reference, where the CPU has VNNI (elsewhere this is the second).
+TEST(QuantDotVnni, OnAndOffMatchTheReference) {
+  const bool before = vnni::enabled();
+  for (bool on : {true, false}) {
+    vnni::set_enabled(on);
+    for (DType t : {DType::Q8_0, DType::Q4_0})
+      for (int64_t rows : {1, 7, 9, 33})
+        for (int64_t cols : {32, 96, 256, 4096 + 32})
+          for (int64_t T : {1, 3, 5}) {
+            const auto w = quantized_weights(rows, cols, t, uint32_t(rows * 3 + cols));
+            const auto x = random_vector(size_t(T * cols), uint32_t(2'000'003 + T * 131 + cols));
+            const Matrix W{w.data(), t, rows, cols};
+            std::vector<float> y(size_t(T * rows)), ref(y.size()), one(static_cast<size_t>(rows));
+            linear(x.data(), T, W, y.data());
+            reference::linear_q8(x.data(), T, W, ref.data());
+            const double tol = sum_tolerance(cols, double(max_abs(x)) * w.max_abs);
+            for (size_t i = 0; i < y.size(); ++i)
+              ASSERT_NEAR(y[i], ref[i], tol) << on << " " << dtype_name(t) << " " << rows << "x" << cols << " T=" << T;
+            for (int64_t r = 0; r < T; ++r) {
+              linear(x.data() + r * cols, 1, W, one.data());
+              for (int64_t o = 0; o < rows; ++o) ASSERT_EQ(one[size_t(o)], y[size_t(r * rows + o)]) << on << " row " << r;
+            }
+          }
+  }
+  vnni::set_enabled(before);
 }
 
 // Row t of a T-row product equals the product of row t alone, bit for bit,
