@@ -11,30 +11,15 @@
 #include "ops/linear.h"
 #include "ops/matrix.h"
 #include "ops/quant.h"
+#include "quant_test_util.h"
 #include "util/error.h"
 
 namespace aviary::ops {
 namespace {
 
-std::vector<uint8_t> quantized(DType t, const std::vector<float>& x) {
-  std::vector<uint8_t> q(dtype_bytes(t, int64_t(x.size())));
-  quantize_row(t, x.data(), int64_t(x.size()), q.data());
-  return q;
-}
-
-std::vector<float> dequantized(DType t, const std::vector<uint8_t>& q, int64_t n) {
-  std::vector<float> y(static_cast<size_t>(n));
-  dequantize_row(t, q.data(), n, y.data());
-  return y;
-}
-
-std::vector<float> normal_row(size_t n, uint32_t seed, float sd = 1.f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.f, sd);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
+using test::dequantized;
+using test::normal_row;
+using test::quantized;
 
 uint16_t u16_at(const std::vector<uint8_t>& b, size_t at) { return uint16_t(b[at] | (b[at + 1] << 8)); }
 

@@ -15,6 +15,7 @@
 
 #include "ops/matrix.h"
 #include "ops/quant.h"
+#include "quant_test_util.h"
 #include "util/error.h"
 
 namespace aviary::ops {
@@ -22,25 +23,9 @@ namespace {
 
 constexpr DType kNewTypes[] = {DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q5_K, DType::Q6_K};
 
-std::vector<uint8_t> quantized(DType t, const std::vector<float>& x) {
-  std::vector<uint8_t> q(dtype_bytes(t, int64_t(x.size())));
-  quantize_row(t, x.data(), int64_t(x.size()), q.data());
-  return q;
-}
-
-std::vector<float> dequantized(DType t, const std::vector<uint8_t>& q, int64_t n) {
-  std::vector<float> y(static_cast<size_t>(n));
-  dequantize_row(t, q.data(), n, y.data());
-  return y;
-}
-
-std::vector<float> normal_row(size_t n, uint32_t seed, float sd = 1.f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> d(0.f, sd);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
+using test::dequantized;
+using test::normal_row;
+using test::quantized;
 
 void put_f16(std::vector<uint8_t>& b, size_t at, float v) {
   const uint16_t h = f32_to_f16(v);
