@@ -70,12 +70,6 @@ Action add_serve(CLI::App& app) {
     options.model_name = o->model_name.empty() ? std::filesystem::path(o->model).stem().string() : o->model_name;
     options.scheduler.prefill_rows_per_step = options.scheduler.prefill_chunk;
 
-    // Blocked before anything starts a thread: loading may already start the
-    // kernels' thread pool, whose threads inherit this mask, so a stop signal
-    // can only reach the watcher below (pending ones wait for it).
-    const sigset_t signals = stop_signals();
-    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-    std::signal(SIGPIPE, SIG_IGN);  // a client that left is a failed write, not a dead server
     const auto model = load_model(o->model);
     const std::string vocab = find_vocab(o->vocab, o->model, model->config().vocab_size);
     const auto tokenizer = load_tokenizer(vocab);
@@ -84,6 +78,9 @@ Action add_serve(CLI::App& app) {
     if (o->cache_memory > 0 || !o->cache_dir.empty() || !o->redis.empty())
       cache = server::make_state_cache(*model, {o->cache_memory, o->cache_dir, o->redis});
 
+    const sigset_t signals = stop_signals();
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);  // a client that left is a failed write, not a dead server
     server::Server server(*model, *tokenizer, options, std::move(cache));
     const int port = server.bind();
     std::atomic<bool> watching{true};

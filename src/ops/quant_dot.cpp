@@ -34,11 +34,11 @@ namespace {
 // Weight integers and scale of block b of a Q8_0 or Q4_0 row.
 float weight_block(DType t, const uint8_t* row, int64_t b, int32_t* w) {
   if (t == DType::Q8_0) {
-    const uint8_t* blk = row + b * 34;
+    const uint8_t* blk = row + b * int64_t(dtype_block_bytes(t));
     for (int j = 0; j < 32; ++j) w[j] = int8_t(blk[quant::kQ8_0Qs + j]);
     return f16_to_f32(quant::read_u16(blk));
   }
-  const uint8_t* blk = row + b * 18;
+  const uint8_t* blk = row + b * int64_t(dtype_block_bytes(t));
   for (int j = 0; j < 16; ++j) {
     w[j] = (blk[quant::kQ4_0Qs + j] & 0xF) - 8;
     w[j + 16] = (blk[quant::kQ4_0Qs + j] >> 4) - 8;

@@ -1,6 +1,8 @@
 #include "util/thread_pool.h"
 
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 
 #include <chrono>
 #include <fstream>
@@ -80,6 +82,12 @@ void ThreadPool::run_block(int index) const {
 }
 
 void ThreadPool::worker_main(int index) {
+  // Workers only compute: asynchronous signals (SIGINT, SIGTERM, ...) go to
+  // the program's own threads, whatever mask those set before or after the
+  // pool was created (it may be created early, e.g. while a model loads).
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
   uint32_t seen = 0;  // the generation at construction: a job may be published before this thread starts
   for (;;) {
     seen = wait_for_change(generation_, seen, workers_cv_);

@@ -5,6 +5,9 @@
 // on the calling thread and the others on the workers, and returns when every
 // block is done. A call allocates nothing.
 //
+// Worker threads block every asynchronous signal, so signals reach only the
+// program's own threads.
+//
 // Threading contract: parallel_for is meant to be called from one thread at a
 // time. It stays correct when it is not: a call made while the pool is busy
 // (from another thread, or from inside `fn` on a worker) runs its whole range
