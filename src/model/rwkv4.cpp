@@ -58,10 +58,10 @@ void Rwkv4::load() {
     t.decay = r.vector(a + "time_decay", {C});
     for (float& d : t.decay) d = -std::exp(d);
     t.first = r.vector(a + "time_first", {C});
-    t.key = r.matrix(a + "key.weight", C, C);
-    t.value = r.matrix(a + "value.weight", C, C);
-    t.receptance = r.matrix(a + "receptance.weight", C, C);
-    t.output = r.matrix(a + "output.weight", C, C);
+    t.key = r.projection(a + "key.weight", C, C);
+    t.value = r.projection(a + "value.weight", C, C);
+    t.receptance = r.projection(a + "receptance.weight", C, C);
+    t.output = r.projection(a + "output.weight", C, C);
     att_.push_back(std::move(t));
     ffn_.emplace_back().load(r, "blocks." + std::to_string(i) + ".ffn.", MixForm::Lerp, C, F);
     ffn_.back().value.release_original(checkpoint());

@@ -95,11 +95,11 @@ void Rwkv5_6::load() {
     if (v6()) load_v6_mixes(r, a, t);
     else load_v5_mixes(r, a, t);
     t.bonus = r.vector(a + "time_faaaa", {c.n_head, c.head_size});
-    t.receptance = r.matrix(a + "receptance.weight", C, C);
-    t.key = r.matrix(a + "key.weight", C, C);
-    t.value = r.matrix(a + "value.weight", C, C);
-    t.gate = r.matrix(a + "gate.weight", C, C);
-    t.output = r.matrix(a + "output.weight", C, C);
+    t.receptance = r.projection(a + "receptance.weight", C, C);
+    t.key = r.projection(a + "key.weight", C, C);
+    t.value = r.projection(a + "value.weight", C, C);
+    t.gate = r.projection(a + "gate.weight", C, C);
+    t.output = r.projection(a + "output.weight", C, C);
     t.ln_x = Norm{r.vector(a + "ln_x.weight", {C}), r.vector(a + "ln_x.bias", {C})};
     att_.push_back(std::move(t));
     ffn_.emplace_back().load(r, b + "ffn.", v6() ? MixForm::Shift : MixForm::Lerp, C, F);

@@ -95,14 +95,14 @@ void Rwkv7::load() {
       t.v0 = r.vector(a + "v0", {C});
       lora("v", t.v1, t.v2);
     }
-    t.receptance = r.matrix(a + "receptance.weight", C, C);
-    t.key = r.matrix(a + "key.weight", C, C);
-    t.value = r.matrix(a + "value.weight", C, C);
-    t.output = r.matrix(a + "output.weight", C, C);
+    t.receptance = r.projection(a + "receptance.weight", C, C);
+    t.key = r.projection(a + "key.weight", C, C);
+    t.value = r.projection(a + "value.weight", C, C);
+    t.output = r.projection(a + "output.weight", C, C);
     t.ln_x = norm(a + "ln_x");
     L.ffn.x_k = r.vector(b + "ffn.x_k", {C});
-    L.ffn.key = r.matrix(b + "ffn.key.weight", F, C);
-    L.ffn.value = FeedForwardValue(r.matrix(b + "ffn.value.weight", C, F));
+    L.ffn.key = r.projection(b + "ffn.key.weight", F, C);
+    L.ffn.value = FeedForwardValue(r.projection(b + "ffn.value.weight", C, F));
     L.ffn.value.release_original(checkpoint());
     layers_.push_back(std::move(L));
   }

@@ -12,7 +12,7 @@ void RwkvModel::load_shared(WeightReader& r) {
   const int64_t C = c.n_embd;
   auto norm = [&](const std::string& p) { return Norm{r.vector(p + ".weight", {C}), r.vector(p + ".bias", {C})}; };
   emb_ = r.matrix("emb.weight", c.vocab_size, C);
-  head_ = r.matrix("head.weight", c.vocab_size, C);
+  head_ = r.projection("head.weight", c.vocab_size, C);
   ln0_ = norm("blocks.0.ln0");
   ln_out_ = norm("ln_out");
   for (int64_t i = 0; i < c.n_layer; ++i) {
@@ -67,9 +67,9 @@ void GatedChannelMix::load(WeightReader& r, const std::string& prefix, MixForm m
   const std::string mix = form == MixForm::Lerp ? "time_mix_" : "time_maa_";
   mix_k = r.vector(prefix + mix + "k", {C});
   mix_r = r.vector(prefix + mix + "r", {C});
-  key = r.matrix(prefix + "key.weight", F, C);
-  receptance = r.matrix(prefix + "receptance.weight", C, C);
-  value = FeedForwardValue(r.matrix(prefix + "value.weight", C, F));
+  key = r.projection(prefix + "key.weight", F, C);
+  receptance = r.projection(prefix + "receptance.weight", C, C);
+  value = FeedForwardValue(r.projection(prefix + "value.weight", C, F));
 }
 
 void GatedChannelMix::run(std::span<const Segment> segments, size_t state_tensor, Workspace& ws,

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "ops/linear.h"
 #include "util/error.h"
 
 namespace aviary {
@@ -46,6 +47,18 @@ ops::Matrix WeightReader::matrix(const std::string& name, int64_t rows, int64_t 
   const TensorView& t = require(name);
   check_shape(t, {rows, cols});
   return ops::Matrix{contiguous_data(t), t.dtype, rows, cols};
+}
+
+ops::Matrix WeightReader::projection(const std::string& name, int64_t rows, int64_t cols) {
+  ops::Matrix m = matrix(name, rows, cols);
+  const size_t bytes = ops::linear_pack_bytes(m);
+  if (bytes == 0) return m;
+  auto& buf = owned_.emplace_back(bytes);
+  ops::linear_pack(m, buf.data());
+  m.packed = buf.data();
+  // MappedFile::release ignores a range outside the mapping (a materialised copy).
+  if (ckpt_.file()) ckpt_.file()->release(m.data, size_t(rows) * m.row_bytes());
+  return m;
 }
 
 std::vector<ops::Matrix> WeightReader::matrices(const std::string& name, int64_t count, int64_t rows,

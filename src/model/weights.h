@@ -25,6 +25,12 @@ class WeightReader {
   // A [rows, cols] matrix, used in place when contiguous.
   ops::Matrix matrix(const std::string& name, int64_t rows, int64_t cols);
 
+  // A [rows, cols] matrix that the model multiplies with ops::linear: as
+  // matrix(), plus the copy re-laid for this CPU's kernels where they have one
+  // (ops::linear_pack), owned here; the file's pages of the original are then
+  // released, so resident memory does not grow.
+  ops::Matrix projection(const std::string& name, int64_t rows, int64_t cols);
+
   // The `count` [rows, cols] matrices of a [count, rows, cols] tensor.
   std::vector<ops::Matrix> matrices(const std::string& name, int64_t count, int64_t rows, int64_t cols);
 

@@ -230,8 +230,10 @@ HWY_AFTER_NAMESPACE();
 #include "ops/linear.h"
 #include "ops/quant.h"
 #include "ops/quant_dot.h"
+#include "ops/quant_dot_vnni.h"
 #include "ops/reference.h"
 #include "ops/simd.h"
+#include "util/error.h"
 #include "util/thread_pool.h"
 
 namespace aviary::ops {
@@ -259,6 +261,25 @@ void quantize_activations(const float* x, int64_t T, int64_t n, int16_t* q, floa
 }
 
 namespace {
+// Q8_0 / Q4_0 weights in panels (ops/quant_dot_vnni.h), activations quantized in q, d.
+void linear_panels(const int16_t* q, const float* d, int64_t T, const Matrix& W, float* y) {
+  const int64_t in = W.cols, blocks = in / quant::kGroupElems;
+  thread_local std::vector<int8_t> x8;
+  thread_local std::vector<int32_t> corr;
+  if (x8.size() < size_t(T * in)) x8.resize(size_t(T * in));
+  if (corr.size() < size_t(T * blocks)) corr.resize(size_t(T * blocks));
+  int8_t* x = x8.data();
+  int32_t* c = corr.data();
+  parallel_rows(T, in, [&](int64_t t0, int64_t t1) {
+    vnni::narrow_activations(q + t0 * in, size_t(t1 - t0), size_t(in), W.dtype, x + t0 * in, c + t0 * blocks);
+  });
+  const int64_t panels = (W.rows + int64_t(vnni::kPanelRows) - 1) / int64_t(vnni::kPanelRows);
+  if (W.rows * in * T < kParallelMacs) return vnni::packed_rows(x, c, d, size_t(T), W, 0, size_t(panels), y);
+  default_pool().parallel_for(panels, [&](int64_t begin, int64_t end) {
+    vnni::packed_rows(x, c, d, size_t(T), W, size_t(begin), size_t(end), y);
+  });
+}
+
 // Q8_0 / Q4_0 weights: the activations quantized once (ops/quant_dot.h), then
 // the integer kernel over blocks of output rows.
 void linear_q8(const float* x, int64_t T, const Matrix& W, float* y) {
@@ -274,6 +295,7 @@ void linear_q8(const float* x, int64_t T, const Matrix& W, float* y) {
   parallel_rows(T, 2 * in, [&](int64_t t0, int64_t t1) {
     quantize_activations(x + t0 * in, t1 - t0, in, q + t0 * in, d + t0 * blocks);
   });
+  if (W.packed && vnni::enabled()) return linear_panels(q, d, T, W, y);
   const auto kernel = &HWY_DYNAMIC_DISPATCH(IntLinearRows);
   if (rows * in * T < kParallelMacs) return kernel(q, d, size_t(T), W, 0, size_t(rows), y);
   default_pool().parallel_for((rows + kRowGrain - 1) / kRowGrain, [&](int64_t begin, int64_t end) {
@@ -297,6 +319,14 @@ void linear(const float* x, int64_t T, const Matrix& W, float* y) {
   default_pool().parallel_for((rows + kRowGrain - 1) / kRowGrain, [&](int64_t begin, int64_t end) {
     kernel(x, size_t(T), W, size_t(begin * kRowGrain), size_t(std::min(end * kRowGrain, rows)), y);
   });
+}
+
+size_t linear_pack_bytes(const Matrix& W) { return vnni::packs(W.dtype) ? vnni::packed_bytes(W) : 0; }
+
+void linear_pack(const Matrix& W, uint8_t* dst) {
+  if (!vnni::packs(W.dtype)) throw Error("linear_pack: " + std::string(dtype_name(W.dtype)) + " weights are not packed on this CPU");
+  check_whole_blocks(W.dtype, W.cols, "linear_pack: weight row");
+  vnni::pack(W, dst);
 }
 
 void linear_in_out(const float* x, int64_t T, const Matrix& W, float* y) {

@@ -8,6 +8,7 @@
 // product with T rows equals, bit for bit, the product of row t alone.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 
@@ -20,6 +21,16 @@ namespace aviary::ops {
 // (ops/quant.h) included; their W.cols must be a whole number of blocks,
 // else aviary::Error.
 void linear(const float* x, int64_t T, const Matrix& W, float* y);
+
+// Some kernels multiply faster from a copy of W re-laid for them (Q8_0/Q4_0
+// panels on AVX512-VNNI CPUs: ops/quant_dot_vnni.h), the same size as W. The
+// model makes it once at load: linear_pack_bytes(W) is its size, 0 when this
+// CPU's kernels read W as stored; linear_pack(W, dst) writes it (else throws
+// aviary::Error); then W.packed = dst. linear() reads W.packed when set and
+// its kernel runs, else W.data, with the same results either way (up to
+// fp32 summation order, as between SIMD variants).
+size_t linear_pack_bytes(const Matrix& W);
+void linear_pack(const Matrix& W, uint8_t* dst);
 
 // y[t, o] = sum_i x[t, i] * W[i, o]   (W stored [in, out], as the RWKV-7 LoRA factors are)
 // x: [T, W.rows], y: [T, W.cols]. f32, f16 or bf16 only: a block-quantized W

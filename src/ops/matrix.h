@@ -15,6 +15,10 @@ struct Matrix {
   DType dtype = DType::F32;
   int64_t rows = 0;
   int64_t cols = 0;
+  // The same weights re-laid for this CPU's kernels (ops/linear.h:
+  // linear_pack), or null. `data` stays the row-major original: the reference
+  // and the other kernels read it.
+  const void* packed = nullptr;
 
   size_t row_bytes() const { return dtype_bytes(dtype, cols); }
 

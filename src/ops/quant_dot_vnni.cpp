@@ -1,9 +1,17 @@
 // AVX512-VNNI Q8_0 / Q4_0 products (ops/quant_dot_vnni.h). The functions carry
 // their own target attribute, so this file builds with the project's plain
 // x86-64 flags and runs only where the CPU reports the instructions.
+// GCC 12 flags the undefined pass-through operand inside its own AVX-512
+// conversion intrinsics as maybe-uninitialized (GCC bug 105593, fixed in 13).
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 #include "ops/quant_dot_vnni.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <cstdlib>
 #include <string_view>
 
@@ -42,6 +50,49 @@ std::atomic<bool> g_enabled{initially_enabled()};
 bool enabled() { return g_enabled.load(std::memory_order_relaxed); }
 
 void set_enabled(bool on) { g_enabled.store(on && cpu_has_vnni(), std::memory_order_relaxed); }
+
+bool packs(DType t) { return (t == DType::Q8_0 || t == DType::Q4_0) && enabled(); }
+
+namespace {
+// Quant bytes of one block, and of one panel block (scales first).
+size_t quant_bytes(DType t) { return t == DType::Q8_0 ? 32 : 16; }
+size_t panel_block_bytes(DType t) { return kPanelRows * (2 + quant_bytes(t)); }
+size_t panel_count(const Matrix& W) { return (size_t(W.rows) + kPanelRows - 1) / kPanelRows; }
+}  // namespace
+
+size_t packed_bytes(const Matrix& W) {
+  return panel_count(W) * size_t(W.cols) / quant::kGroupElems * panel_block_bytes(W.dtype);
+}
+
+void pack(const Matrix& W, uint8_t* dst) {
+  const size_t blocks = size_t(W.cols) / quant::kGroupElems, qbytes = quant_bytes(W.dtype);
+  const size_t block_bytes = dtype_block_bytes(W.dtype), qs = W.dtype == DType::Q8_0 ? quant::kQ8_0Qs : quant::kQ4_0Qs;
+  const uint8_t flip = W.dtype == DType::Q8_0 ? 0x80 : 0x00;  // Q8_0: signed q -> unsigned q + 128
+  std::memset(dst, 0, packed_bytes(W));  // padding rows: zero scale
+  for (size_t p = 0; p < panel_count(W); ++p)
+    for (size_t b = 0; b < blocks; ++b) {
+      uint8_t* out = dst + (p * blocks + b) * panel_block_bytes(W.dtype);
+      for (size_t r = 0; r < kPanelRows && p * kPanelRows + r < size_t(W.rows); ++r) {
+        const uint8_t* blk = W.row_ptr(int64_t(p * kPanelRows + r)) + b * block_bytes;
+        std::memcpy(out + 2 * r, blk, 2);
+        for (size_t j = 0; j < qbytes; ++j)
+          out[2 * kPanelRows + (j / 4) * 4 * kPanelRows + r * 4 + j % 4] = uint8_t(blk[qs + j] ^ flip);
+      }
+    }
+}
+
+void narrow_activations(const int16_t* xq, size_t T, size_t in, DType t, int8_t* x8, int32_t* corr) {
+  const int32_t offset = t == DType::Q8_0 ? 128 : 8;
+  for (size_t b = 0; b < T * in / quant::kGroupElems; ++b) {
+    int32_t sum = 0;
+    for (size_t j = 0; j < quant::kGroupElems; ++j) {
+      const int16_t v = xq[b * quant::kGroupElems + j];
+      x8[b * quant::kGroupElems + j] = int8_t(v);
+      sum += v;
+    }
+    corr[b] = -offset * sum;
+  }
+}
 
 #if AVIARY_HAVE_VNNI_BUILD
 
@@ -171,6 +222,88 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma"))
       tile<W, 1, 1>(w, row_bytes, xq + t * in, xd + t * d_stride, in, blocks, y + t * out + o, out);
 }
 
+
+// Panels (quant_dot_vnni.h): kP panels x kT activation rows. Per block, each
+// activation row's integer dot products come from 8 vpdpbusd into two
+// accumulators (two short dependency chains), then one fp32 MulAdd per row.
+template <DType kType, size_t kP, size_t kT>
+AVIARY_VNNI_FN void panel_tile(const uint8_t* w, size_t panel_stride, const int8_t* x8, const int32_t* corr,
+                               const float* xd, size_t in, size_t blocks, float* y, size_t y_stride, size_t valid) {
+  constexpr size_t kQuant = kType == DType::Q8_0 ? 32 : 16, kBlockBytes = kPanelRows * (2 + kQuant);
+  __m512 acc[kP][kT];
+  for (size_t p = 0; p < kP; ++p)
+    for (size_t c = 0; c < kT; ++c) acc[p][c] = _mm512_setzero_ps();
+  for (size_t b = 0; b < blocks; ++b) {
+    for (size_t p = 0; p < kP; ++p) {
+      const uint8_t* blk = w + p * panel_stride + b * kBlockBytes;
+      const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
+      const uint8_t* q = blk + 2 * kPanelRows;
+      __m512i wv[8];
+      if constexpr (kType == DType::Q8_0) {
+        for (size_t k = 0; k < 8; ++k) wv[k] = _mm512_loadu_si512(q + 64 * k);
+      } else {
+        const __m512i mask = _mm512_set1_epi8(0x0F);
+        for (size_t m = 0; m < 4; ++m) {
+          const __m512i v = _mm512_loadu_si512(q + 64 * m);
+          wv[m] = _mm512_and_si512(v, mask);
+          wv[m + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
+        }
+      }
+      for (size_t c = 0; c < kT; ++c) {
+        const int8_t* xb = x8 + c * in + b * quant::kGroupElems;
+        int32_t xw[8];
+        std::memcpy(xw, xb, sizeof xw);
+        __m512i even = _mm512_set1_epi32(corr[c * blocks + b]), odd = _mm512_setzero_si512();
+        for (size_t k = 0; k < 8; k += 2) {
+          even = _mm512_dpbusd_epi32(even, wv[k], _mm512_set1_epi32(xw[k]));
+          odd = _mm512_dpbusd_epi32(odd, wv[k + 1], _mm512_set1_epi32(xw[k + 1]));
+        }
+        const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(xd[c * blocks + b]));
+        acc[p][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(even, odd)), scale, acc[p][c]);
+      }
+    }
+  }
+  for (size_t p = 0; p < kP; ++p) {
+    const size_t lanes = std::min(kPanelRows, valid - std::min(valid, p * kPanelRows));
+    const __mmask16 m = lanes >= kPanelRows ? __mmask16(0xFFFF) : __mmask16((1u << lanes) - 1);
+    for (size_t c = 0; c < kT; ++c) _mm512_mask_storeu_ps(y + c * y_stride + p * kPanelRows, m, acc[p][c]);
+  }
+}
+
+template <DType kType>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma"))) void panels(
+    const int8_t* x8, const int32_t* corr, const float* xd, size_t T, const uint8_t* data, size_t in, size_t out,
+    size_t p0, size_t p1, float* y) {
+  constexpr size_t kQuant = kType == DType::Q8_0 ? 32 : 16;
+  const size_t blocks = in / kBlock, stride = blocks * kPanelRows * (2 + kQuant);
+  // Rows of output still valid from panel p on (the last panel may be partial).
+  auto valid = [&](size_t p) { return out - p * kPanelRows; };
+  constexpr size_t kGemvPanels = 2, kT = 8;
+  size_t p = p0;
+  if (T == 1) {
+    for (; p + kGemvPanels <= p1; p += kGemvPanels)
+      panel_tile<kType, kGemvPanels, 1>(data + p * stride, stride, x8, corr, xd, in, blocks, y + p * kPanelRows, out,
+                                        valid(p));
+    for (; p < p1; ++p)
+      panel_tile<kType, 1, 1>(data + p * stride, stride, x8, corr, xd, in, blocks, y + p * kPanelRows, out, valid(p));
+    return;
+  }
+  // Activation rows in chunks that stay in L2 while the panels pass over them.
+  const size_t t_chunk = std::max<size_t>(kT, (size_t(1) << 17) / in / kT * kT);
+  for (size_t t0 = 0; t0 < T; t0 += t_chunk) {
+    const size_t tn = std::min(t_chunk, T - t0);
+    for (p = p0; p < p1; ++p) {
+      const uint8_t* w = data + p * stride;
+      size_t t = t0;
+      for (; t + kT <= t0 + tn; t += kT)
+        panel_tile<kType, 1, kT>(w, stride, x8 + t * in, corr + t * blocks, xd + t * blocks, in, blocks,
+                                 y + t * out + p * kPanelRows, out, valid(p));
+      for (; t < t0 + tn; ++t)
+        panel_tile<kType, 1, 1>(w, stride, x8 + t * in, corr + t * blocks, xd + t * blocks, in, blocks,
+                                y + t * out + p * kPanelRows, out, valid(p));
+    }
+  }
+}
 }  // namespace
 
 void linear_rows(const int16_t* xq, const float* xd, size_t T, const Matrix& W, size_t r0, size_t r1, float* y) {
@@ -180,9 +313,18 @@ void linear_rows(const int16_t* xq, const float* xd, size_t T, const Matrix& W, 
   return rows<Q4>(xq, xd, T, data, in, out, r0, r1, y);
 }
 
+void packed_rows(const int8_t* x8, const int32_t* corr, const float* xd, size_t T, const Matrix& W, size_t p0,
+                 size_t p1, float* y) {
+  const auto* data = static_cast<const uint8_t*>(W.packed);
+  const size_t in = size_t(W.cols), out = size_t(W.rows);
+  if (W.dtype == DType::Q8_0) return panels<DType::Q8_0>(x8, corr, xd, T, data, in, out, p0, p1, y);
+  return panels<DType::Q4_0>(x8, corr, xd, T, data, in, out, p0, p1, y);
+}
+
 #else
 
 void linear_rows(const int16_t*, const float*, size_t, const Matrix&, size_t, size_t, float*) {}
+void packed_rows(const int8_t*, const int32_t*, const float*, size_t, const Matrix&, size_t, size_t, float*) {}
 
 #endif
 

@@ -26,4 +26,38 @@ void set_enabled(bool on);
 // Only call when enabled().
 void linear_rows(const int16_t* xq, const float* xd, size_t T, const Matrix& W, size_t r0, size_t r1, float* y);
 
+// Panels: Q8_0 / Q4_0 weights re-laid once at load so that one 512-bit vector
+// holds four consecutive weights of each of 16 rows, and vpdpbusd multiplies
+// them by four activations broadcast from memory: the 16 output rows are the
+// 16 lanes, so no horizontal sums, no nibble shuffles and one scale vector per
+// block. Panel p covers rows [16p, 16p + 16) (the last one zero-padded); its
+// blocks follow each other, each kPanelRows fp16 scales then the quants:
+//   Q4_0: 4 vectors, vector m lane r = bytes 4m..4m+3 of row r's 16 quant bytes
+//         (low nibbles: elements 4m..4m+3, high: 16+4m..16+4m+3), unchanged;
+//   Q8_0: 8 vectors, vector k lane r = elements 4k..4k+3 of row r, plus 128
+//         (unsigned, as vpdpbusd wants its first operand).
+// Same bytes as the file, so memory use does not grow.
+constexpr size_t kPanelRows = 16;
+
+// Whether W's type has a panel layout (Q8_0, Q4_0) and this CPU runs it (enabled()).
+bool packs(DType t);
+
+// Bytes of W's panels (whole panels: rows rounded up to 16).
+size_t packed_bytes(const Matrix& W);
+
+// Writes W's panels to dst (packed_bytes(W) bytes). Plain code, any CPU.
+void pack(const Matrix& W, uint8_t* dst);
+
+// Activations for the panel kernel: the int16 values of quantize_activations
+// narrowed to bytes, and per block the integer correction that undoes the
+// weights' offset (-8 * sum for Q4_0 nibbles, -128 * sum for Q8_0 + 128).
+void narrow_activations(const int16_t* xq, size_t T, size_t in, DType t, int8_t* x8, int32_t* corr);
+
+// Output rows [16 * p0, min(16 * p1, W.rows)) of y = x W^T from W.packed, x
+// narrowed (x8: [T, W.cols], corr and xd: [T, W.cols / 32]). Only call when
+// enabled(). Each output is the same fp32 sequence over blocks for any T, tile
+// or thread, so row t of a batch equals row t alone, bit for bit.
+void packed_rows(const int8_t* x8, const int32_t* corr, const float* xd, size_t T, const Matrix& W, size_t p0,
+                 size_t p1, float* y);
+
 }  // namespace aviary::ops::vnni

@@ -201,6 +201,49 @@ TEST(QuantDotVnni, OnAndOffMatchTheReference) {
   vnni::set_enabled(before);
 }
 
+// Q8_0 / Q4_0 weights in VNNI panels (linear_pack): against the reference on
+// shapes with partial panels, row t of a batch equal to row t alone for any T
+// (tiles of 8, leftovers, L2 chunks) and thread count; where the CPU has no
+// panel kernel, linear_pack_bytes is 0 and linear_pack refuses.
+TEST(QuantDotVnni, PanelsMatchTheReference) {
+  const int threads_before = default_thread_count();
+  for (DType t : {DType::Q8_0, DType::Q4_0})
+    for (int64_t rows : {1, 7, 16, 17, 33, 100})
+      for (int64_t cols : {32, 96, 256, 4096 + 32}) {
+        const auto w = quantized_weights(rows, cols, t, uint32_t(rows * 5 + cols));
+        Matrix W{w.data(), t, rows, cols};
+        const size_t bytes = linear_pack_bytes(W);
+        if (bytes == 0) {
+          std::vector<uint8_t> dst(16);
+          EXPECT_THROW(linear_pack(W, dst.data()), Error);
+          continue;
+        }
+        EXPECT_EQ(bytes, size_t((rows + 15) / 16 * 16) * dtype_bytes(t, cols));
+        std::vector<uint8_t> panels(bytes);
+        linear_pack(W, panels.data());
+        W.packed = panels.data();
+        for (int64_t T : {1, 2, 8, 9, 17, 70}) {
+          const auto x = random_vector(size_t(T * cols), uint32_t(3'000'017 + T * 131 + cols));
+          std::vector<float> ref(size_t(T * rows)), one(static_cast<size_t>(rows));
+          reference::linear_q8(x.data(), T, W, ref.data());
+          const double tol = sum_tolerance(cols, double(max_abs(x)) * w.max_abs);
+          for (int threads : {1, 2, 3}) {
+            set_default_thread_count(threads);
+            std::vector<float> y(ref.size());
+            linear(x.data(), T, W, y.data());
+            for (size_t i = 0; i < y.size(); ++i)
+              ASSERT_NEAR(y[i], ref[i], tol) << dtype_name(t) << " " << rows << "x" << cols << " T=" << T << " i=" << i;
+            for (int64_t r = 0; r < T; ++r) {
+              linear(x.data() + r * cols, 1, W, one.data());
+              for (int64_t o = 0; o < rows; ++o)
+                ASSERT_EQ(one[size_t(o)], y[size_t(r * rows + o)]) << dtype_name(t) << " T=" << T << " row " << r;
+            }
+          }
+        }
+      }
+  set_default_thread_count(threads_before);
+}
+
 // Row t of a T-row product equals the product of row t alone, bit for bit,
 // for any thread count; T = 70 spans two chunks of kept accumulators.
 TEST_P(SimdQuantLinear, RowsOfABatchEqualSingleRowsForAnyThreadCount) {
