@@ -166,21 +166,28 @@ void Rwkv7::time_mix(int64_t li, std::span<const Segment> segments, Workspace& w
   float* v_first = ws.get(kVFirst, TC);
   float* vmix = xr;  // xr is consumed: reuse it for the value-residual gate
   run_loras(p, T, {xw, xa, xg, xv, w, a, g, vmix}, ws.get(kLora, size_t(T * ranks)));
-  parallel_rows(T, 64 * C, [&](int64_t t0, int64_t t1) {  // ~three exp per channel
+  parallel_rows(T, 16 * C, [&](int64_t t0, int64_t t1) {  // three vectorised exp per channel
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t o = t * C;
+      float *at = a + o, *wt = w + o, *kt = k + o, *kkt = kk + o, *vt = v + o;
+      ops::add_inplace(at, p.a0.data(), C);
+      ops::sigmoid_inplace(at, C);
+      ops::add_inplace(wt, p.w0.data(), C);
+      ops::sigmoid_inplace(wt, C);
+      ops::exp_inplace(wt, -kDecayScale, C);
       for (int64_t i = 0; i < C; ++i) {
-        const int64_t j = o + i;
-        a[j] = ops::sigmoid(p.a0[size_t(i)] + a[j]);
-        w[j] = std::exp(-kDecayScale * ops::sigmoid(p.w0[size_t(i)] + w[j]));
-        kk[j] = k[j] * p.k_k[size_t(i)];
-        k[j] = k[j] * (1.f + (a[j] - 1.f) * p.k_a[size_t(i)]);
-        if (p.value_residual)
-          v[j] = v[j] + (v_first[j] - v[j]) * ops::sigmoid(p.v0[size_t(i)] + vmix[j]);
-        else
-          v_first[j] = v[j];
+        kkt[i] = kt[i] * p.k_k[size_t(i)];
+        kt[i] = kt[i] * (1.f + (at[i] - 1.f) * p.k_a[size_t(i)]);
       }
-      ops::l2_normalize_groups(kk + o, H, N, kNormalizeEps, kk + o);
+      if (p.value_residual) {
+        float* gate = vmix + o;
+        ops::add_inplace(gate, p.v0.data(), C);
+        ops::sigmoid_inplace(gate, C);
+        ops::token_shift_mix(vt, v_first + o, gate, C, vt);  // v + (v_first - v) * gate
+      } else {
+        std::copy(vt, vt + C, v_first + o);
+      }
+      ops::l2_normalize_groups(kkt, H, N, kNormalizeEps, kkt);
     }
   });
 
@@ -207,7 +214,8 @@ void Rwkv7::time_mix(int64_t li, std::span<const Segment> segments, Workspace& w
   });
   float* out = ws.get(kOut, TC);
   ops::linear(y, T, p.output, out);
-  ops::add_inplace(ws.get(kX, TC), out, TC);
+  float* x = ws.get(kX, TC);
+  parallel_rows(T, C, [&](int64_t t0, int64_t t1) { ops::add_inplace(x + t0 * C, out + t0 * C, (t1 - t0) * C); });
 }
 
 void Rwkv7::channel_mix(int64_t li, std::span<const Segment> segments, Workspace& ws) const {
@@ -217,13 +225,16 @@ void Rwkv7::channel_mix(int64_t li, std::span<const Segment> segments, Workspace
   float* prev = ws.get(kPrev, TC);
   shift_tokens(xln, C, segments, size_t(kFfnPrev + kPerLayer * li), prev);
   float* xk = ws.get(kXk, TC);
-  for (int64_t t = 0; t < T; ++t) ops::token_shift_mix(xln + t * C, prev + t * C, p.x_k.data(), C, xk + t * C);
+  parallel_rows(T, C, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) ops::token_shift_mix(xln + t * C, prev + t * C, p.x_k.data(), C, xk + t * C);
+  });
   float* h = ws.get(kFfn, size_t(T * F));
   ops::linear(xk, T, p.key, h);
-  ops::relu_squared_inplace(h, T * F);
+  parallel_rows(T, F, [&](int64_t t0, int64_t t1) { ops::relu_squared_inplace(h + t0 * F, (t1 - t0) * F); });
   float* out = ws.get(kOut, TC);
   p.value.apply(h, segments, out);
-  ops::add_inplace(ws.get(kX, TC), out, TC);
+  float* x = ws.get(kX, TC);
+  parallel_rows(T, C, [&](int64_t t0, int64_t t1) { ops::add_inplace(x + t0 * C, out + t0 * C, (t1 - t0) * C); });
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "ops/activation.h"  // the vectorised sigmoid/tanh/exp over arrays
+
 namespace aviary::ops {
 
 inline float sigmoid(float x) { return 1.f / (1.f + std::exp(-x)); }
@@ -20,14 +22,6 @@ inline void add_inplace(float* y, const float* x, int64_t n) {
 
 inline void mul_inplace(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] *= x[i];
-}
-
-inline void sigmoid_inplace(float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = sigmoid(y[i]);
-}
-
-inline void tanh_inplace(float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(y[i]);
 }
 
 // relu(x)^2, the RWKV channel-mix activation.
