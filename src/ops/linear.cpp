@@ -10,7 +10,11 @@
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/linear.cpp"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
+
+#include <algorithm>
+#include <vector>
 #include "ops/load-inl.h"
 #include "ops/matrix.h"
 #include "ops/quant_simd-inl.h"
@@ -122,19 +126,19 @@ void LinearRows(const float* x, size_t T, const Matrix& W, size_t r0, size_t r1,
   }
 }
 
-// y[c, j] = sum_i x[c, i] * W[i, j] for kV vectors of columns starting at
-// column j and kC activation rows; with kPartial the last vector has only
-// `tail` < Lanes columns.
+// y[c * y_stride + j] = sum_i x[c * in + i] * W[i * w_stride + j] for j in
+// kV vectors of columns and kC activation rows; with kPartial the last vector
+// has only `tail` < Lanes columns.
 template <size_t kV, size_t kC, bool kPartial, typename TW>
-HWY_INLINE void AxpyTile(const float* HWY_RESTRICT x, size_t in, const TW* HWY_RESTRICT W, size_t out,
-                         size_t j, size_t tail, float* HWY_RESTRICT y) {
+HWY_INLINE void AxpyTile(const float* HWY_RESTRICT x, size_t in, const TW* HWY_RESTRICT W, size_t w_stride,
+                         size_t tail, float* HWY_RESTRICT y, size_t y_stride) {
   const DF d;
   const size_t L = hn::Lanes(d);
   VF acc[kV][kC];
   for (size_t v = 0; v < kV; ++v)
     for (size_t c = 0; c < kC; ++c) acc[v][c] = hn::Zero(d);
   for (size_t i = 0; i < in; ++i) {
-    const TW* row = W + i * out + j;
+    const TW* row = W + i * w_stride;
     VF xv[kC];
     for (size_t c = 0; c < kC; ++c) xv[c] = hn::Set(d, x[c * in + i]);
     for (size_t v = 0; v < kV; ++v) {
@@ -144,7 +148,7 @@ HWY_INLINE void AxpyTile(const float* HWY_RESTRICT x, size_t in, const TW* HWY_R
   }
   for (size_t c = 0; c < kC; ++c)
     for (size_t v = 0; v < kV; ++v) {
-      float* dst = y + c * out + j + v * L;
+      float* dst = y + c * y_stride + v * L;
       if (kPartial && v + 1 == kV)
         StorePartial(d, acc[v][c], dst, tail);
       else
@@ -152,29 +156,68 @@ HWY_INLINE void AxpyTile(const float* HWY_RESTRICT x, size_t in, const TW* HWY_R
     }
 }
 
-// Columns [j0, j1) of every row t of y, for kC rows at a time.
-template <size_t kC, typename TW>
-HWY_INLINE void InOutRowsCols(const float* x, size_t in, const TW* W, size_t out, size_t j0, size_t j1,
-                              float* y) {
+// The first n columns of kC rows of y (from W's first n columns), kV vectors
+// of columns at a time.
+template <size_t kV, size_t kC, typename TW>
+HWY_INLINE void InOutRowsCols(const float* x, size_t in, const TW* W, size_t w_stride, size_t n, float* y,
+                              size_t y_stride) {
   const size_t L = hn::Lanes(hn::ScalableTag<float>());
-  size_t j = j0;
-  for (; j + kTileVecs * L <= j1; j += kTileVecs * L) AxpyTile<kTileVecs, kC, false>(x, in, W, out, j, 0, y);
-  for (; j + L <= j1; j += L) AxpyTile<1, kC, false>(x, in, W, out, j, 0, y);
-  if (j < j1) AxpyTile<1, kC, true>(x, in, W, out, j, j1 - j, y);
+  size_t j = 0;
+  for (; j + kV * L <= n; j += kV * L) AxpyTile<kV, kC, false>(x, in, W + j, w_stride, 0, y + j, y_stride);
+  for (; j + L <= n; j += L) AxpyTile<1, kC, false>(x, in, W + j, w_stride, 0, y + j, y_stride);
+  if (j < n) AxpyTile<1, kC, true>(x, in, W + j, w_stride, n - j, y + j, y_stride);
+}
+
+// Accumulators of one in-out tile: kV column vectors x kInOutAccs / kV rows.
+constexpr size_t kInOutAccs = kTileVecs * kTileT;
+
+// The first n columns of all T rows of y, tiles of kV column vectors.
+template <size_t kV, typename TW>
+HWY_INLINE void InOutSlice(const float* x, size_t T, size_t in, const TW* W, size_t w_stride, size_t n, float* y,
+                           size_t y_stride) {
+  constexpr size_t kC = kInOutAccs / kV;
+  size_t t = 0;
+  for (; t + kC <= T; t += kC) InOutRowsCols<kV, kC>(x + t * in, in, W, w_stride, n, y + t * y_stride, y_stride);
+  for (; t < T; ++t) InOutRowsCols<kV, 1>(x + t * in, in, W, w_stride, n, y + t * y_stride, y_stride);
 }
 
 template <typename TW>
 void LinearInOutColsT(const float* x, size_t T, const TW* W, size_t in, size_t out, size_t j0, size_t j1,
                       float* y) {
-  // Column slices of W narrow enough (~256 KiB) to stay in L2 while every
+  // Column slices of W small enough (~512 KiB) to stay in L2 while every
   // activation row passes over them: a slice is read from memory once per
-  // product, not once per kTileT rows. A multiple of every vector width.
-  const size_t slice = std::max<size_t>(64, (size_t(1) << 18) / (in * sizeof(TW)) / 64 * 64);
+  // product, not once per tile of rows. Tall W (the FFN value matrix, 8192
+  // rows) get slices of one or two vectors, and tiles of more rows to match.
+  // When several tiles of rows will pass, the slice is first copied to
+  // contiguous rows: W's own rows lie `out` elements apart, a power of two in
+  // the models, and would all fall in the same few cache sets.
+  const size_t L = hn::Lanes(hn::ScalableTag<float>());
+  const size_t slice = std::max(L, (size_t(1) << 19) / (in * sizeof(TW)) / L * L);
+  thread_local std::vector<TW> packed;
+  const bool pack = T > kInOutAccs / kTileVecs;
+  if (pack && packed.size() < in * slice) packed.resize(in * slice);
   for (size_t js = j0; js < j1; js += slice) {
-    const size_t je = std::min(j1, js + slice);
-    size_t t = 0;
-    for (; t + kTileT <= T; t += kTileT) InOutRowsCols<kTileT>(x + t * in, in, W, out, js, je, y + t * out);
-    for (; t < T; ++t) InOutRowsCols<1>(x + t * in, in, W, out, js, je, y + t * out);
+    const size_t n = std::min(j1, js + slice) - js;
+    const TW* w = W + js;
+    size_t w_stride = out;
+    if (pack) {
+      // Rows a page or more apart defeat the hardware prefetchers: ask ahead.
+      constexpr size_t kAhead = 16;
+      for (size_t i = 0; i < in; ++i) {
+        if (i + kAhead < in) hwy::Prefetch(W + (i + kAhead) * out + js);
+        const TW* src = W + i * out + js;
+        TW* dst = packed.data() + i * n;
+        for (size_t j = 0; j < n; ++j) dst[j] = src[j];
+      }
+      w = packed.data();
+      w_stride = n;
+    }
+    if (slice >= kTileVecs * L)
+      InOutSlice<kTileVecs>(x, T, in, w, w_stride, n, y + js, out);
+    else if (slice >= 2 * L)
+      InOutSlice<2>(x, T, in, w, w_stride, n, y + js, out);
+    else
+      InOutSlice<1>(x, T, in, w, w_stride, n, y + js, out);
   }
 }
 
