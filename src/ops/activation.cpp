@@ -42,6 +42,13 @@ void ExpScaled(float* y, float scale, size_t n) {
   Map(y, n, [scale](DF d, VF v) { return hn::Exp(d, hn::Mul(v, hn::Set(d, scale))); });
 }
 
+void ReluSquared(float* y, size_t n) {
+  Map(y, n, [](DF d, VF v) {
+    const VF r = hn::Max(v, hn::Zero(d));
+    return hn::Mul(r, r);
+  });
+}
+
 }  // namespace aviary::ops::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -57,6 +64,7 @@ namespace aviary::ops {
 HWY_EXPORT(Sigmoid);
 HWY_EXPORT(Tanh);
 HWY_EXPORT(ExpScaled);
+HWY_EXPORT(ReluSquared);
 
 void sigmoid_inplace(float* y, int64_t n) {
   if (detail::use_reference()) return reference::sigmoid_inplace(y, n);
@@ -73,6 +81,11 @@ void exp_inplace(float* y, float scale, int64_t n) {
   if (n > 0) HWY_DYNAMIC_DISPATCH(ExpScaled)(y, scale, size_t(n));
 }
 
+void relu_squared_inplace(float* y, int64_t n) {
+  if (detail::use_reference()) return reference::relu_squared_inplace(y, n);
+  if (n > 0) HWY_DYNAMIC_DISPATCH(ReluSquared)(y, size_t(n));
+}
+
 namespace reference {
 
 void sigmoid_inplace(float* y, int64_t n) {
@@ -85,6 +98,13 @@ void tanh_inplace(float* y, int64_t n) {
 
 void exp_inplace(float* y, float scale, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = std::exp(scale * y[i]);
+}
+
+void relu_squared_inplace(float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float r = y[i] > 0.f ? y[i] : 0.f;
+    y[i] = r * r;
+  }
 }
 
 }  // namespace reference

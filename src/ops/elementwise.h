@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "ops/activation.h"  // the vectorised sigmoid/tanh/exp over arrays
+#include "ops/activation.h"  // the vectorised sigmoid/tanh/exp/relu^2 over arrays
 
 namespace aviary::ops {
 
@@ -22,14 +22,6 @@ inline void add_inplace(float* y, const float* x, int64_t n) {
 
 inline void mul_inplace(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] *= x[i];
-}
-
-// relu(x)^2, the RWKV channel-mix activation.
-inline void relu_squared_inplace(float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float r = y[i] > 0.f ? y[i] : 0.f;
-    y[i] = r * r;
-  }
 }
 
 }  // namespace aviary::ops

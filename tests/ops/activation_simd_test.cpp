@@ -71,6 +71,20 @@ TEST_P(SimdActivation, ExpMatchesReference) {
         [](float* y, int64_t n) { reference::exp_inplace(y, 1.f, n); });
 }
 
+TEST_P(SimdActivation, ReluSquaredEqualsReference) {
+  for (int64_t n : kOddSizes) {
+    std::vector<float> x = random_vector(size_t(n), uint32_t(n + 5)), expect = x;
+    relu_squared_inplace(x.data(), n);
+    reference::relu_squared_inplace(expect.data(), n);
+    for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(x[i], expect[i]) << n << " " << i;  // exact: one max, one product
+  }
+  std::vector<float> x = {-0.f, -1.f, 2.f, std::numeric_limits<float>::quiet_NaN()};
+  relu_squared_inplace(x.data(), 4);
+  EXPECT_EQ(x[0], 0.f);
+  EXPECT_EQ(x[1], 0.f);
+  EXPECT_EQ(x[2], 4.f);
+}
+
 TEST_P(SimdActivation, ValueDoesNotDependOnPosition) {
   const std::vector<float> x = random_vector(1000, 7, 0.f, 3.f);
   std::vector<float> all = x;
