@@ -74,6 +74,11 @@ FeedForwardValue::FeedForwardValue(const ops::Matrix& value, bool sparse) : valu
   if (sparse && !dtype_is_quantized(value.dtype)) transposed_ = ops::transpose_copy(value);
 }
 
+ops::Matrix FeedForwardValue::read(WeightReader& r, const std::string& name, int64_t rows, int64_t cols) {
+  const bool transposes = sparse_ffn_enabled() && !dtype_is_quantized(r.require(name).dtype);
+  return transposes ? r.matrix(name, rows, cols) : r.projection(name, rows, cols);
+}
+
 namespace {
 // Whether the one-token segments should skip zero activations: together they
 // read one row of the transposed matrix per nonzero activation, which pays

@@ -11,9 +11,11 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "model/state.h"
+#include "model/weights.h"
 #include "ops/matrix.h"
 #include "ops/sparse_ffn.h"
 #include "util/thread_pool.h"
@@ -130,6 +132,11 @@ class FeedForwardValue {
  public:
   FeedForwardValue() = default;
   explicit FeedForwardValue(const ops::Matrix& value, bool sparse = sparse_ffn_enabled());
+
+  // Reads the value matrix `name` [rows, cols] for the constructor: the stored
+  // matrix when it will be transposed (sparse), else the kernels' packed copy
+  // (WeightReader::projection), so memory never holds both re-layouts.
+  static ops::Matrix read(WeightReader& r, const std::string& name, int64_t rows, int64_t cols);
 
   bool sparse() const { return transposed_.bytes != nullptr; }
 

@@ -36,7 +36,7 @@ class RwkvModel : public Model {
   // per layer (how the WKV matrix is indexed is the version's business).
   State matrix_state() const;
 
-  std::deque<std::vector<uint8_t>> owned_;  // materialised non-contiguous tensors
+  std::deque<PageBuffer> owned_;  // materialised non-contiguous tensors and the kernels' re-laid copies
 
  private:
   ops::Matrix emb_, head_;

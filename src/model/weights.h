@@ -10,6 +10,7 @@
 
 #include "io/checkpoint.h"
 #include "ops/matrix.h"
+#include "util/page_buffer.h"
 
 namespace aviary {
 
@@ -39,13 +40,13 @@ class WeightReader {
   std::vector<float> vector(const std::string& name, const std::vector<int64_t>& shape) const;
 
   // Takes ownership of copies made for non-contiguous tensors.
-  std::deque<std::vector<uint8_t>> take_owned() { return std::move(owned_); }
+  std::deque<PageBuffer> take_owned() { return std::move(owned_); }
 
  private:
   void check_shape(const TensorView& t, const std::vector<int64_t>& shape) const;
   const uint8_t* contiguous_data(const TensorView& t);
   const Checkpoint& ckpt_;
-  std::deque<std::vector<uint8_t>> owned_;
+  std::deque<PageBuffer> owned_;
 };
 
 // Shape with leading 1s removed: [1, 1, C] -> [C].

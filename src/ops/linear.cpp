@@ -268,8 +268,11 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 
 #include <algorithm>
+#include <cstdlib>
+#include <string_view>
 #include <vector>
 
+#include "ops/float_panels.h"
 #include "ops/linear.h"
 #include "ops/quant.h"
 #include "ops/quant_dot.h"
@@ -356,6 +359,7 @@ void linear(const float* x, int64_t T, const Matrix& W, float* y) {
   }
   if (detail::use_reference()) return reference::linear(x, T, W, y);
   if (T <= 0 || W.rows <= 0) return;
+  if (W.packed && float_panels::runs()) return float_panels::linear(x, T, W, y);
   const auto kernel = &HWY_DYNAMIC_DISPATCH(LinearRows);
   const int64_t rows = W.rows;
   if (rows * W.cols * T < kParallelMacs) return kernel(x, size_t(T), W, 0, size_t(rows), y);
@@ -364,12 +368,27 @@ void linear(const float* x, int64_t T, const Matrix& W, float* y) {
   });
 }
 
-size_t linear_pack_bytes(const Matrix& W) { return vnni::packs(W.dtype) ? vnni::packed_bytes(W) : 0; }
+namespace {
+bool float_panels_on() {
+  static const bool on = [] {
+    const char* v = std::getenv("AVIARY_FLOAT_PANELS");
+    return !(v && std::string_view(v) == "0");
+  }();
+  return on && float_panels::runs();
+}
+}  // namespace
+
+size_t linear_pack_bytes(const Matrix& W) {
+  if (!dtype_is_quantized(W.dtype)) return float_panels_on() ? float_panels::packed_bytes(W) : 0;
+  return vnni::packs(W.dtype) ? vnni::packed_bytes(W) : 0;
+}
 
 void linear_pack(const Matrix& W, uint8_t* dst) {
-  if (!vnni::packs(W.dtype)) throw Error("linear_pack: " + std::string(dtype_name(W.dtype)) + " weights are not packed on this CPU");
+  if (linear_pack_bytes(W) == 0)
+    throw Error("linear_pack: " + std::string(dtype_name(W.dtype)) + " weights are not packed on this CPU");
   check_whole_blocks(W.dtype, W.cols, "linear_pack: weight row");
-  vnni::pack(W, dst);
+  if (dtype_is_quantized(W.dtype)) return vnni::pack(W, dst);
+  float_panels::pack(W, dst);
 }
 
 void linear_in_out(const float* x, int64_t T, const Matrix& W, float* y) {

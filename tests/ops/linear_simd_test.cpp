@@ -52,6 +52,45 @@ TEST_P(SimdLinear, MatchesReference) {
     }
 }
 
+// Float weights in panels (linear_pack, ops/float_panels.h) on every variant:
+// against the reference, row t of a batch equal to row t alone (decode tiles
+// of several panels, prefill tiles of interleaved rows, leftovers), for 1-3
+// threads; partial last panels included (odd row counts).
+TEST_P(SimdLinear, PanelsMatchReference) {
+  const int threads_before = default_thread_count();
+  for (int64_t rows : kOddSizes)
+    for (int64_t cols : kOddSizes) {
+      const auto w = stored_weights(rows * cols, dtype(), uint32_t(rows * 11 + cols));
+      Matrix W{w.data(), dtype(), rows, cols};
+      const size_t bytes = linear_pack_bytes(W);
+      if (bytes == 0) continue;  // a target that multiplies W as stored
+      ASSERT_EQ(bytes, size_t((rows + 31) / 32 * 32 * cols) * dtype_size(dtype()));
+      std::vector<uint8_t> panels(bytes);
+      linear_pack(W, panels.data());
+      W.packed = panels.data();
+      for (int64_t T : {1, 2, 13, 30}) {
+        if (rows * cols * T > 2'000'000) continue;
+        const auto x = random_vector(size_t(T * cols), uint32_t(T * 7 + cols));
+        const double tol = sum_tolerance(cols, double(max_abs(x)) * w.max_abs);
+        std::vector<float> ref(size_t(T * rows)), one(static_cast<size_t>(rows));
+        reference::linear(x.data(), T, W, ref.data());
+        for (int threads : {1, 2, 3}) {
+          set_default_thread_count(threads);
+          std::vector<float> y(ref.size());
+          linear(x.data(), T, W, y.data());
+          for (size_t i = 0; i < y.size(); ++i)
+            ASSERT_NEAR(y[i], ref[i], tol) << rows << "x" << cols << " T=" << T << " i=" << i;
+          for (int64_t r = 0; r < T; ++r) {
+            linear(x.data() + r * cols, 1, W, one.data());
+            for (int64_t o = 0; o < rows; ++o)
+              ASSERT_EQ(one[size_t(o)], y[size_t(r * rows + o)]) << rows << "x" << cols << " T=" << T << " row " << r;
+          }
+        }
+      }
+    }
+  set_default_thread_count(threads_before);
+}
+
 TEST_P(SimdLinear, InOutMatchesReference) {
   for (int64_t rows : kOddSizes)
     for (int64_t cols : kOddSizes) {

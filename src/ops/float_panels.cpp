@@ -1,0 +1,188 @@
+// Float panel kernels (ops/float_panels.h), with Highway dynamic dispatch.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "ops/float_panels.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "ops/float_panels.h"
+#include "ops/load-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace aviary::ops::HWY_NAMESPACE {
+
+#if HWY_HAVE_SCALABLE
+constexpr bool kPanelsRun = false;
+constexpr size_t kPanelVecs = 1;
+#else
+constexpr bool kPanelsRun = float_panels::kRows % kMaxLanes == 0;
+constexpr size_t kPanelVecs = float_panels::kRows / kMaxLanes;  // vectors per panel column
+#endif
+// Accumulators a tile keeps in registers: 32 vector registers on AVX-512, 16 elsewhere.
+#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
+constexpr size_t kAccs = 24;
+#else
+constexpr size_t kAccs = 8;
+#endif
+constexpr size_t kPrefillT = kAccs / kPanelVecs > 0 ? kAccs / kPanelVecs : 1;  // activation rows per tile
+constexpr size_t kDecodePanels = 8 / kPanelVecs > 0 ? 8 / kPanelVecs : 1;      // panels per decode tile
+
+bool PanelsRun() { return kPanelsRun; }
+
+// kP panels (w, panel_stride elements apart) x kC activation rows, element i
+// of row c at x[i * kC + c] (rows interleaved: one contiguous read per
+// column): y[c * y_stride + p * 32 + r] for the first `valid` rows.
+template <size_t kP, size_t kC, typename TW>
+HWY_INLINE void PanelTile(const TW* HWY_RESTRICT w, size_t panel_stride, const float* HWY_RESTRICT x, size_t in,
+                          float* HWY_RESTRICT y, size_t y_stride, size_t valid) {
+  const DF d;
+  const size_t L = hn::Lanes(d);
+  VF acc[kP][kC][kPanelVecs];
+  for (size_t p = 0; p < kP; ++p)
+    for (size_t c = 0; c < kC; ++c)
+      for (size_t v = 0; v < kPanelVecs; ++v) acc[p][c][v] = hn::Zero(d);
+  for (size_t i = 0; i < in; ++i) {
+    // The weights first, then one broadcast activation at a time: with 24
+    // accumulators only that order fits the register file (no spills).
+    VF wv[kP][kPanelVecs];
+    for (size_t p = 0; p < kP; ++p)
+      for (size_t v = 0; v < kPanelVecs; ++v) wv[p][v] = LoadF32(d, w + p * panel_stride + i * float_panels::kRows + v * L);
+    for (size_t c = 0; c < kC; ++c) {
+      const VF xb = hn::Set(d, x[i * kC + c]);
+      for (size_t p = 0; p < kP; ++p)
+        for (size_t v = 0; v < kPanelVecs; ++v) acc[p][c][v] = hn::MulAdd(wv[p][v], xb, acc[p][c][v]);
+    }
+  }
+  for (size_t p = 0; p < kP; ++p)
+    for (size_t v = 0; v < kPanelVecs; ++v) {
+      const size_t r = p * float_panels::kRows + v * L;
+      if (r >= valid) break;
+      for (size_t c = 0; c < kC; ++c) {
+        float* dst = y + c * y_stride + r;
+        if (r + L <= valid)
+          hn::StoreU(acc[p][c][v], d, dst);
+        else
+          StorePartial(d, acc[p][c][v], dst, valid - r);
+      }
+    }
+}
+
+template <typename TW>
+void PanelRowsT(const float* x, size_t T, const TW* W, size_t in, size_t out, size_t p0, size_t p1, float* y) {
+  const size_t stride = in * float_panels::kRows;
+  auto valid = [&](size_t p) { return out - p * float_panels::kRows; };
+  size_t p = p0;
+  if (T == 1) {  // several panels at once: independent accumulators hide the MulAdd latency
+    for (; p + kDecodePanels <= p1; p += kDecodePanels)
+      PanelTile<kDecodePanels, 1>(W + p * stride, stride, x, in, y + p * float_panels::kRows, out, valid(p));
+    for (; p < p1; ++p) PanelTile<1, 1>(W + p * stride, stride, x, in, y + p * float_panels::kRows, out, valid(p));
+    return;
+  }
+  // Activation rows in chunks of ~1 MiB, read from L2/L3 once per panel,
+  // while each panel stays in L1/L2 for all the chunk's tiles. Each tile's
+  // rows are first interleaved: kPrefillT rows `in` apart (a power of two in
+  // the models) would share a few cache sets.
+  const size_t t_chunk = std::max<size_t>(kPrefillT, (size_t(1) << 18) / in / kPrefillT * kPrefillT);
+  thread_local std::vector<float> xt;
+  if (xt.size() < t_chunk * in) xt.resize(t_chunk * in);
+  for (size_t t0 = 0; t0 < T; t0 += t_chunk) {
+    const size_t t1 = std::min(T, t0 + t_chunk), tiles = (t1 - t0) / kPrefillT;
+    for (size_t j = 0; j < tiles; ++j)
+      for (size_t c = 0; c < kPrefillT; ++c) {
+        const float* src = x + (t0 + j * kPrefillT + c) * in;
+        float* dst = xt.data() + j * kPrefillT * in + c;
+        for (size_t i = 0; i < in; ++i) dst[i * kPrefillT] = src[i];
+      }
+    for (p = p0; p < p1; ++p) {
+      const TW* w = W + p * stride;
+      float* yp = y + p * float_panels::kRows;
+      for (size_t j = 0; j < tiles; ++j)
+        PanelTile<1, kPrefillT>(w, stride, xt.data() + j * kPrefillT * in, in, yp + (t0 + j * kPrefillT) * out, out,
+                                valid(p));
+      for (size_t t = t0 + tiles * kPrefillT; t < t1; ++t)
+        PanelTile<1, 1>(w, stride, x + t * in, in, yp + t * out, out, valid(p));
+    }
+  }
+}
+
+// Output rows of panels [p0, p1) of y = x W^T from W.packed.
+void PanelRows(const float* x, size_t T, const Matrix& W, size_t p0, size_t p1, float* y) {
+  if constexpr (!kPanelsRun) return;  // never packed for such a target (float_panels::runs())
+  const size_t in = size_t(W.cols), out = size_t(W.rows);
+  switch (W.dtype) {
+    case DType::F32: return PanelRowsT(x, T, static_cast<const float*>(W.packed), in, out, p0, p1, y);
+    case DType::F16: return PanelRowsT(x, T, static_cast<const hwy::float16_t*>(W.packed), in, out, p0, p1, y);
+    case DType::BF16: return PanelRowsT(x, T, static_cast<const hwy::bfloat16_t*>(W.packed), in, out, p0, p1, y);
+    default: return;
+  }
+}
+
+}  // namespace aviary::ops::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+
+#include <algorithm>
+#include <cstring>
+
+#include "util/dtype.h"
+#include "util/thread_pool.h"
+
+namespace aviary::ops::float_panels {
+
+HWY_EXPORT(PanelsRun);
+HWY_EXPORT(PanelRows);
+
+namespace {
+size_t panel_count(const Matrix& W) { return (size_t(W.rows) + kRows - 1) / kRows; }
+// Below this many multiply-adds a product runs on the calling thread alone.
+constexpr int64_t kParallelMacs = int64_t(1) << 17;
+}  // namespace
+
+bool runs() { return HWY_DYNAMIC_DISPATCH(PanelsRun)(); }
+
+size_t packed_bytes(const Matrix& W) { return panel_count(W) * kRows * size_t(W.cols) * dtype_size(W.dtype); }
+
+namespace {
+// Panels [p0, p1) of W (elements of type E) into dst, padding rows zeroed.
+template <typename E>
+void pack_panels(const Matrix& W, E* dst, size_t p0, size_t p1) {
+  const size_t in = size_t(W.cols), rows = size_t(W.rows);
+  for (size_t p = p0; p < p1; ++p) {
+    E* panel = dst + p * kRows * in;
+    for (size_t r = 0; r < kRows; ++r) {
+      const size_t o = p * kRows + r;
+      if (o >= rows) {
+        for (size_t i = 0; i < in; ++i) panel[i * kRows + r] = E{};
+        continue;
+      }
+      const E* row = reinterpret_cast<const E*>(W.row_ptr(int64_t(o)));
+      for (size_t i = 0; i < in; ++i) panel[i * kRows + r] = row[i];  // a panel (<= 1 MiB) stays in L2 meanwhile
+    }
+  }
+}
+}  // namespace
+
+void pack(const Matrix& W, uint8_t* dst) {
+  default_pool().parallel_for(int64_t(panel_count(W)), [&](int64_t p0, int64_t p1) {
+    if (dtype_size(W.dtype) == 4)
+      pack_panels(W, reinterpret_cast<uint32_t*>(dst), size_t(p0), size_t(p1));
+    else
+      pack_panels(W, reinterpret_cast<uint16_t*>(dst), size_t(p0), size_t(p1));
+  });
+}
+
+void linear(const float* x, int64_t T, const Matrix& W, float* y) {
+  const auto kernel = &HWY_DYNAMIC_DISPATCH(PanelRows);
+  const int64_t panels = int64_t(panel_count(W));
+  if (W.rows * W.cols * T < kParallelMacs) return kernel(x, size_t(T), W, 0, size_t(panels), y);
+  default_pool().parallel_for(panels, [&](int64_t begin, int64_t end) {
+    kernel(x, size_t(T), W, size_t(begin), size_t(end), y);
+  });
+}
+
+}  // namespace aviary::ops::float_panels
+
+#endif  // HWY_ONCE

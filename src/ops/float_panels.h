@@ -1,0 +1,35 @@
+// f32 / f16 / bf16 weights in panels: the layout linear_pack (ops/linear.h)
+// gives float matrices. Panel p holds rows [32p, 32p + 32) column by column:
+// element (r, i) at panel p, offset i * 32 + (r - 32p), in the stored type
+// (rows past the matrix are zero). The same bytes as the matrix, re-laid.
+//
+// The kernels put the 32 rows of a panel in vector lanes and broadcast one
+// activation per column: every output is one fp32 lane fed with MulAdd over
+// i in increasing order, whatever the tile, T or thread, so decode and
+// prefill give the same value bit for bit, no lanes are summed horizontally,
+// and a prefill tile reuses each weight vector for a dozen activation rows.
+// Decode reads each panel as one contiguous stream.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "ops/matrix.h"
+
+namespace aviary::ops::float_panels {
+
+constexpr size_t kRows = 32;
+
+// Whether the kernels of this CPU's SIMD target run panels (fixed-width
+// vectors: every x86 and NEON target; scalable ones multiply W as stored).
+bool runs();
+
+size_t packed_bytes(const Matrix& W);
+
+// Writes W's panels to dst (packed_bytes(W) bytes).
+void pack(const Matrix& W, uint8_t* dst);
+
+// y = x W^T from W.packed (x: [T, W.cols], y: [T, W.rows]), on the default pool.
+void linear(const float* x, int64_t T, const Matrix& W, float* y);
+
+}  // namespace aviary::ops::float_panels

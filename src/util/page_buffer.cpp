@@ -1,0 +1,63 @@
+#include "util/page_buffer.h"
+
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "util/error.h"
+
+namespace aviary {
+
+namespace {
+constexpr size_t kHugePage = size_t(2) << 20;
+size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+}  // namespace
+
+PageBuffer::PageBuffer(size_t bytes) : size_(bytes) {
+  if (bytes == 0) return;
+  // Huge pages need 2 MiB-aligned ranges: map a little more, trim to alignment.
+  const bool huge = bytes >= kHugePage;
+  const size_t want = huge ? round_up(bytes, kHugePage) : bytes;
+  const size_t len = huge ? want + kHugePage : want;
+  void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
+    throw Error("cannot allocate " + std::to_string(bytes) + " bytes: " + std::strerror(errno));
+  auto* base = static_cast<uint8_t*>(p);
+  if (!huge) {
+    data_ = base;
+    mapped_ = len;
+    return;
+  }
+  auto* aligned = reinterpret_cast<uint8_t*>(round_up(reinterpret_cast<uintptr_t>(base), kHugePage));
+  if (aligned > base) munmap(base, size_t(aligned - base));
+  const size_t tail = size_t(base + len - (aligned + want));
+  if (tail > 0) munmap(aligned + want, tail);
+#ifdef MADV_HUGEPAGE
+  madvise(aligned, want, MADV_HUGEPAGE);  // advice only: failure leaves ordinary pages
+#endif
+  data_ = aligned;
+  mapped_ = want;
+}
+
+PageBuffer::~PageBuffer() {
+  if (data_) munmap(data_, mapped_);
+}
+
+PageBuffer::PageBuffer(PageBuffer&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)),
+      mapped_(std::exchange(other.mapped_, 0)) {}
+
+PageBuffer& PageBuffer::operator=(PageBuffer&& other) noexcept {
+  if (this != &other) {
+    if (data_) munmap(data_, mapped_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    mapped_ = std::exchange(other.mapped_, 0);
+  }
+  return *this;
+}
+
+}  // namespace aviary
