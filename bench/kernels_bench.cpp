@@ -5,6 +5,7 @@
 //   GEMM (T = 64): flops = multiply-adds x 2 per second
 //   (weight types f32, f16, bf16, q8_0, q4_0, q4_k: dtype 0..5)
 //   Wkv7, Wkv5 (H heads of 64, T tokens): tokens per second
+//   simd 2: the kernels on the panels linear_pack makes at load (as models run)
 //   FfnValue, FfnValuePrefill: the sparse feed-forward against the dense product
 // Run: build/release/bench/kernels_bench [--benchmark_filter=Gemv]
 #include <benchmark/benchmark.h>
@@ -23,6 +24,7 @@
 #include "ops/wkv5.h"
 #include "ops/wkv7.h"
 #include "util/dtype.h"
+#include "util/page_buffer.h"
 #include "util/thread_pool.h"
 
 namespace {
@@ -30,7 +32,9 @@ namespace {
 using aviary::DType;
 namespace ops = aviary::ops;
 
-enum Impl { kReference = 0, kSimd = 1 };
+// kPanels: the SIMD kernels on the copy linear_pack makes at load (float
+// panels, or Q8_0/Q4_0 VNNI panels), as the models multiply.
+enum Impl { kReference = 0, kSimd = 1, kPanels = 2 };
 
 // rows x cols N(0, 0.05) weights stored as t (block types through quantize_row).
 std::vector<uint8_t> random_weights(int64_t rows, int64_t cols, DType t) {
@@ -44,7 +48,9 @@ std::vector<uint8_t> random_weights(int64_t rows, int64_t cols, DType t) {
 }
 
 void set_label(benchmark::State& state, Impl impl, int threads) {
-  state.SetLabel(impl == kReference ? "reference" : ops::simd_target() + " x" + std::to_string(threads));
+  state.SetLabel(impl == kReference ? "reference"
+                                    : ops::simd_target() + (impl == kPanels ? " panels" : "") + " x" +
+                                          std::to_string(threads));
 }
 
 // args: dtype, rows (out), cols (in), T, impl, threads
@@ -55,7 +61,14 @@ void BM_Linear(benchmark::State& state) {
   const int threads = int(state.range(5));
   aviary::set_default_thread_count(threads);
   const auto w = random_weights(rows, cols, t);
-  const ops::Matrix W{w.data(), t, rows, cols};
+  ops::Matrix W{w.data(), t, rows, cols};
+  aviary::PageBuffer panels;
+  if (impl == kPanels) {
+    if (ops::linear_pack_bytes(W) == 0) return state.SkipWithError("no panels for this type on this CPU");
+    panels = aviary::PageBuffer(ops::linear_pack_bytes(W));
+    ops::linear_pack(W, panels.data());
+    W.packed = panels.data();
+  }
   std::vector<float> x(static_cast<size_t>(T * cols), 0.5f), y(static_cast<size_t>(T * rows));
   for (auto _ : state) {
     if (impl == kReference) ops::reference::linear(x.data(), T, W, y.data());
@@ -76,22 +89,25 @@ void LinearArgs(benchmark::internal::Benchmark* b, int64_t T) {
     for (auto [rows, cols] : {std::pair<int64_t, int64_t>{768, 768}, {2048, 2048}, {2048, 7168}}) {
       // The scalar reference on the largest prefill would take seconds per run.
       if (T == 1 || rows * cols < 2048 * 7168) b->Args({int(t), rows, cols, T, kReference, 1});
-      b->Args({int(t), rows, cols, T, kSimd, 1});
-      b->Args({int(t), rows, cols, T, kSimd, 2});
+      for (Impl impl : {kSimd, kPanels}) {
+        if (impl == kPanels && t == DType::Q4_K) continue;  // no panel layout
+        b->Args({int(t), rows, cols, T, impl, 1});
+        b->Args({int(t), rows, cols, T, impl, 2});
+      }
     }
 }
 BENCHMARK(BM_Linear)->Name("Gemv")->Apply([](auto* b) { LinearArgs(b, 1); })->UseRealTime();
 BENCHMARK(BM_Linear)->Name("Gemm")->Apply([](auto* b) { LinearArgs(b, 64); })->UseRealTime();
 
 // The feed-forward value product of one decode row, h = relu(k)^2 with a
-// share of exact zeros: dense ops::linear on the stored [C, F] matrix against
-// ops::sparse_rows_sum on its [F, C] transpose (model/blocks.h FeedForwardValue).
-// FfnValuePrefill: the T = 64 product on either layout (the sparse path's
-// prefill takes linear_in_out). bytes_per_second: the whole matrix per product.
-// Like the layers of a model, each run takes the next of enough copies of the
-// matrix (each with its own activations) to exceed the CPU caches: with one
-// copy the few rows a 90%-sparse product reads would stay cached.
-enum FfnPath { kDenseLinear = 0, kSparseRows = 1, kInOut = 2 };
+// share of exact zeros: dense ops::linear on the stored [C, F] rows, dense on
+// the float panels, and ops::sparse_linear on the panels (model/blocks.h
+// FeedForwardValue). FfnValuePrefill: the T = 64 product, rows or panels.
+// bytes_per_second: the whole matrix per product. Like the layers of a model,
+// each run takes the next of enough copies of the matrix (each with its own
+// activations) to exceed the CPU caches: with one copy the few columns a
+// 90%-sparse product reads would stay cached.
+enum FfnPath { kDenseRows = 0, kDensePanels = 1, kSparsePanels = 2 };
 constexpr size_t kColdBytes = size_t(96) << 20;
 
 // args: C (out), F (in), zero percent, path, threads, T
@@ -101,35 +117,38 @@ void BM_FfnValue(benchmark::State& state) {
   const int threads = int(state.range(4));
   aviary::set_default_thread_count(threads);
   const auto w = random_weights(C, F, DType::F16);
+  const ops::Matrix stored{w.data(), DType::F16, C, F};
+  if (path != kDenseRows && ops::linear_pack_bytes(stored) == 0)
+    return state.SkipWithError("no float panels on this CPU");
   const size_t copies = std::max<size_t>(1, kColdBytes / w.size());
-  // The matrices in the layout the path reads: [C, F] as stored, or [F, C].
-  std::vector<std::vector<uint8_t>> stored;
-  std::vector<ops::OwnedMatrix> transposed;
+  std::vector<std::vector<uint8_t>> rows;
+  std::vector<aviary::PageBuffer> panels;
   std::vector<ops::Matrix> matrix;
   std::vector<std::vector<float>> h(copies);
   std::mt19937 rng(2);
   std::uniform_int_distribution<int> pct(0, 99);
   std::normal_distribution<float> d(0.f, 1.f);
   for (size_t i = 0; i < copies; ++i) {
-    if (path == kDenseLinear) {
-      matrix.push_back(ops::Matrix{stored.emplace_back(w).data(), DType::F16, C, F});
-    } else {
-      matrix.push_back(transposed.emplace_back(ops::transpose_copy(ops::Matrix{w.data(), DType::F16, C, F})).matrix);
+    ops::Matrix m{rows.emplace_back(w).data(), DType::F16, C, F};
+    if (path != kDenseRows) {
+      m.packed = panels.emplace_back(ops::linear_pack_bytes(m)).data();
+      ops::linear_pack(m, panels.back().data());
+      rows.back() = {};  // the panels replace the rows, as at load
     }
+    matrix.push_back(m);
     h[i].resize(static_cast<size_t>(T * F));
     for (float& x : h[i]) x = pct(rng) < zero_pct ? 0.f : d(rng) * d(rng);
   }
   std::vector<float> y(static_cast<size_t>(T * C));
   size_t i = 0;
   for (auto _ : state) {
-    if (path == kDenseLinear) ops::linear(h[i].data(), T, matrix[i], y.data());
-    else if (path == kInOut) ops::linear_in_out(h[i].data(), T, matrix[i], y.data());
-    else ops::sparse_rows_sum(h[i].data(), F, matrix[i], y.data());
+    if (path == kSparsePanels) ops::sparse_linear(h[i].data(), F, matrix[i], y.data());
+    else ops::linear(h[i].data(), T, matrix[i], y.data());
     benchmark::DoNotOptimize(y.data());
     i = (i + 1) % copies;
   }
   state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(w.size()));
-  static const char* names[] = {"dense linear", "sparse rows", "linear_in_out"};
+  static const char* names[] = {"dense rows", "dense panels", "sparse panels"};
   state.SetLabel(std::string(names[path]) + ", " + ops::simd_target() + " x" + std::to_string(threads));
 }
 
@@ -137,14 +156,15 @@ void FfnValueArgs(benchmark::internal::Benchmark* b) {
   b->ArgNames({"C", "F", "zero%", "path", "threads", "T"});
   for (auto [C, F] : {std::pair<int64_t, int64_t>{768, 3072}, {2048, 7168}})
     for (int threads : {1, 2}) {
-      b->Args({C, F, 50, kDenseLinear, threads, 1});
-      for (int zero_pct : {50, 90}) b->Args({C, F, zero_pct, kSparseRows, threads, 1});
+      b->Args({C, F, 50, kDenseRows, threads, 1});
+      b->Args({C, F, 50, kDensePanels, threads, 1});
+      for (int zero_pct : {50, 90}) b->Args({C, F, zero_pct, kSparsePanels, threads, 1});
     }
 }
 void FfnValuePrefillArgs(benchmark::internal::Benchmark* b) {
   b->ArgNames({"C", "F", "zero%", "path", "threads", "T"});
   for (auto [C, F] : {std::pair<int64_t, int64_t>{768, 3072}, {2048, 7168}})
-    for (FfnPath path : {kDenseLinear, kInOut}) b->Args({C, F, 50, path, 2, 64});
+    for (FfnPath path : {kDenseRows, kDensePanels}) b->Args({C, F, 50, path, 2, 64});
 }
 BENCHMARK(BM_FfnValue)->Name("FfnValue")->Apply(FfnValueArgs)->UseRealTime();
 BENCHMARK(BM_FfnValue)->Name("FfnValuePrefill")->Apply(FfnValuePrefillArgs)->UseRealTime();

@@ -11,11 +11,9 @@
 
 #include <cstdint>
 #include <span>
-#include <string>
 #include <vector>
 
 #include "model/state.h"
-#include "model/weights.h"
 #include "ops/matrix.h"
 #include "ops/sparse_ffn.h"
 #include "util/thread_pool.h"
@@ -117,41 +115,26 @@ bool sparse_ffn_enabled();
 // The value matrix of a squared-ReLU feed-forward: out = value . h with
 // h = relu(key . x)^2, value [C, F] stored [out, in] as nn.Linear keeps it.
 //
-// Sparse (a float matrix with sparse_ffn_enabled()): a transposed [F, C]
-// copy in the stored type replaces the original, so one-token segments
-// (decode) read only the rows of their nonzero activations
-// (ops::sparse_rows_sum), longer segments take linear_in_out, and the mapped
-// original is never read again: release_original() drops its pages, so
-// resident memory does not grow. The two products sum each output in the same
-// order, so rows give the same numbers whichever path they take.
-//
-// Dense (sparse off, or block-quantized q8_0/q4_0/q4_k...): ops::linear on the
-// stored matrix. Quantized blocks run along a row's inputs; transposing would
-// re-quantize along the outputs, with other scales and other numbers.
+// Sparse (a float matrix in the kernels' panels, value.packed, with
+// sparse_ffn_enabled()): one-token segments (decode) read only the weights of
+// their nonzero activations (ops::sparse_linear); longer segments take
+// ops::linear on the same panels. Both sum each output in the same order, so
+// rows give the same numbers whichever path they take. Dense otherwise
+// (sparse off, block-quantized q8_0/q4_0/q4_k..., or a CPU target without
+// panels): ops::linear.
 class FeedForwardValue {
  public:
   FeedForwardValue() = default;
   explicit FeedForwardValue(const ops::Matrix& value, bool sparse = sparse_ffn_enabled());
 
-  // Reads the value matrix `name` [rows, cols] for the constructor: the stored
-  // matrix when it will be transposed (sparse), else the kernels' packed copy
-  // (WeightReader::projection), so memory never holds both re-layouts.
-  static ops::Matrix read(WeightReader& r, const std::string& name, int64_t rows, int64_t cols);
-
-  bool sparse() const { return transposed_.bytes != nullptr; }
+  bool sparse() const { return sparse_; }
 
   // out [T, C] = h [T, F] times value^T, T = total_rows(segments).
   void apply(const float* h, std::span<const Segment> segments, float* out) const;
 
-  // When sparse and the original lies in `ckpt`'s file mapping: returns its
-  // whole pages to the kernel (they are never read again; a later reader
-  // would fault them back in from the file). Call it right after loading
-  // each layer, so a load never holds both copies of more than one matrix.
-  void release_original(const Checkpoint& ckpt) const;
-
  private:
-  ops::Matrix value_;              // [C, F] as stored
-  ops::OwnedMatrix transposed_;    // [F, C], only when sparse
+  ops::Matrix value_;  // [C, F]
+  bool sparse_ = false;
 };
 
 }  // namespace aviary

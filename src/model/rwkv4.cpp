@@ -64,7 +64,6 @@ void Rwkv4::load() {
     t.output = r.projection(a + "output.weight", C, C);
     att_.push_back(std::move(t));
     ffn_.emplace_back().load(r, "blocks." + std::to_string(i) + ".ffn.", MixForm::Lerp, C, F);
-    ffn_.back().value.release_original(checkpoint());
   }
   owned_ = r.take_owned();
 }

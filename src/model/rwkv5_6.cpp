@@ -103,7 +103,6 @@ void Rwkv5_6::load() {
     t.ln_x = Norm{r.vector(a + "ln_x.weight", {C}), r.vector(a + "ln_x.bias", {C})};
     att_.push_back(std::move(t));
     ffn_.emplace_back().load(r, b + "ffn.", v6() ? MixForm::Shift : MixForm::Lerp, C, F);
-    ffn_.back().value.release_original(checkpoint());
   }
   owned_ = r.take_owned();
 }

@@ -102,8 +102,7 @@ void Rwkv7::load() {
     t.ln_x = norm(a + "ln_x");
     L.ffn.x_k = r.vector(b + "ffn.x_k", {C});
     L.ffn.key = r.projection(b + "ffn.key.weight", F, C);
-    L.ffn.value = FeedForwardValue(FeedForwardValue::read(r, b + "ffn.value.weight", C, F));
-    L.ffn.value.release_original(checkpoint());
+    L.ffn.value = FeedForwardValue(r.projection(b + "ffn.value.weight", C, F));
     layers_.push_back(std::move(L));
   }
   owned_ = r.take_owned();

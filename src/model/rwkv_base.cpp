@@ -69,7 +69,7 @@ void GatedChannelMix::load(WeightReader& r, const std::string& prefix, MixForm m
   mix_r = r.vector(prefix + mix + "r", {C});
   key = r.projection(prefix + "key.weight", F, C);
   receptance = r.projection(prefix + "receptance.weight", C, C);
-  value = FeedForwardValue(FeedForwardValue::read(r, prefix + "value.weight", C, F));
+  value = FeedForwardValue(r.projection(prefix + "value.weight", C, F));
 }
 
 void GatedChannelMix::run(std::span<const Segment> segments, size_t state_tensor, Workspace& ws,

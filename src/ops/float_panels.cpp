@@ -107,6 +107,62 @@ void PanelRowsT(const float* x, size_t T, const TW* W, size_t in, size_t out, si
   }
 }
 
+// The decode tile without the zero activations: kP panels, the nnz columns
+// idx[] (increasing) times val[]. The same MulAdd sequence as PanelTile<kP, 1>
+// minus the terms whose activation is zero.
+template <size_t kP, typename TW>
+HWY_INLINE void SparseTile(const TW* HWY_RESTRICT w, size_t panel_stride, const uint32_t* HWY_RESTRICT idx,
+                           const float* HWY_RESTRICT val, size_t nnz, float* HWY_RESTRICT y, size_t valid) {
+  const DF d;
+  const size_t L = hn::Lanes(d);
+  VF acc[kP][kPanelVecs];
+  for (size_t p = 0; p < kP; ++p)
+    for (size_t v = 0; v < kPanelVecs; ++v) acc[p][v] = hn::Zero(d);
+  for (size_t n = 0; n < nnz; ++n) {
+    const size_t col = size_t(idx[n]) * float_panels::kRows;
+    const VF xb = hn::Set(d, val[n]);
+    for (size_t p = 0; p < kP; ++p)
+      for (size_t v = 0; v < kPanelVecs; ++v)
+        acc[p][v] = hn::MulAdd(LoadF32(d, w + p * panel_stride + col + v * L), xb, acc[p][v]);
+  }
+  for (size_t p = 0; p < kP; ++p)
+    for (size_t v = 0; v < kPanelVecs; ++v) {
+      const size_t r = p * float_panels::kRows + v * L;
+      if (r >= valid) break;
+      if (r + L <= valid)
+        hn::StoreU(acc[p][v], d, y + r);
+      else
+        StorePartial(d, acc[p][v], y + r, valid - r);
+    }
+}
+
+template <typename TW>
+void SparsePanelRowsT(const uint32_t* idx, const float* val, size_t nnz, const TW* W, size_t in, size_t out,
+                      size_t p0, size_t p1, float* y) {
+  const size_t stride = in * float_panels::kRows;
+  size_t p = p0;
+  for (; p + kDecodePanels <= p1; p += kDecodePanels)
+    SparseTile<kDecodePanels>(W + p * stride, stride, idx, val, nnz, y + p * float_panels::kRows,
+                              out - p * float_panels::kRows);
+  for (; p < p1; ++p)
+    SparseTile<1>(W + p * stride, stride, idx, val, nnz, y + p * float_panels::kRows, out - p * float_panels::kRows);
+}
+
+void SparsePanelRows(const uint32_t* idx, const float* val, size_t nnz, const Matrix& W, size_t p0, size_t p1,
+                     float* y) {
+  if constexpr (!kPanelsRun) return;
+  const size_t in = size_t(W.cols), out = size_t(W.rows);
+  switch (W.dtype) {
+    case DType::F32:
+      return SparsePanelRowsT(idx, val, nnz, static_cast<const float*>(W.packed), in, out, p0, p1, y);
+    case DType::F16:
+      return SparsePanelRowsT(idx, val, nnz, static_cast<const hwy::float16_t*>(W.packed), in, out, p0, p1, y);
+    case DType::BF16:
+      return SparsePanelRowsT(idx, val, nnz, static_cast<const hwy::bfloat16_t*>(W.packed), in, out, p0, p1, y);
+    default: return;
+  }
+}
+
 // Output rows of panels [p0, p1) of y = x W^T from W.packed.
 void PanelRows(const float* x, size_t T, const Matrix& W, size_t p0, size_t p1, float* y) {
   if constexpr (!kPanelsRun) return;  // never packed for such a target (float_panels::runs())
@@ -126,6 +182,7 @@ HWY_AFTER_NAMESPACE();
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "util/dtype.h"
 #include "util/thread_pool.h"
@@ -134,6 +191,7 @@ namespace aviary::ops::float_panels {
 
 HWY_EXPORT(PanelsRun);
 HWY_EXPORT(PanelRows);
+HWY_EXPORT(SparsePanelRows);
 
 namespace {
 size_t panel_count(const Matrix& W) { return (size_t(W.rows) + kRows - 1) / kRows; }
@@ -180,6 +238,33 @@ void linear(const float* x, int64_t T, const Matrix& W, float* y) {
   if (W.rows * W.cols * T < kParallelMacs) return kernel(x, size_t(T), W, 0, size_t(panels), y);
   default_pool().parallel_for(panels, [&](int64_t begin, int64_t end) {
     kernel(x, size_t(T), W, size_t(begin), size_t(end), y);
+  });
+}
+
+void sparse_linear(const float* h, const Matrix& W, float* y) {
+  const size_t F = size_t(W.cols);
+  // Per calling thread: several sequences may decode at once on different threads.
+  thread_local std::vector<uint32_t> idx;
+  thread_local std::vector<float> val;
+  if (idx.size() < F) {
+    idx.resize(F);
+    val.resize(F);
+  }
+  // Branch-free gather: with zeros scattered at random a branch would
+  // mispredict on about every other activation.
+  size_t nnz = 0;
+  for (size_t i = 0; i < F; ++i) {
+    idx[nnz] = uint32_t(i);
+    val[nnz] = h[i];
+    nnz += h[i] != 0.f;
+  }
+  const auto kernel = &HWY_DYNAMIC_DISPATCH(SparsePanelRows);
+  const int64_t panels = int64_t(panel_count(W));
+  const uint32_t* ip = idx.data();
+  const float* vp = val.data();
+  if (int64_t(nnz) * W.rows < kParallelMacs) return kernel(ip, vp, nnz, W, 0, size_t(panels), y);
+  default_pool().parallel_for(panels, [&](int64_t begin, int64_t end) {
+    kernel(ip, vp, nnz, W, size_t(begin), size_t(end), y);
   });
 }
 

@@ -32,4 +32,10 @@ void pack(const Matrix& W, uint8_t* dst);
 // y = x W^T from W.packed (x: [T, W.cols], y: [T, W.rows]), on the default pool.
 void linear(const float* x, int64_t T, const Matrix& W, float* y);
 
+// y = W h from W.packed skipping the zeros of h (h: [W.cols], y: [W.rows]):
+// each output is PanelTile's sum minus its zero terms, so it equals
+// linear(h, 1, W) bit for bit (up to the sign of an all-zero sum, and unless W
+// holds Inf/NaN where h is zero).
+void sparse_linear(const float* h, const Matrix& W, float* y);
+
 }  // namespace aviary::ops::float_panels

@@ -1,7 +1,7 @@
-// The sparse value product (ops/sparse_ffn.h): every SIMD variant against the
-// plain scalar reference for every float weight type, odd shapes and every
-// share of zeros; its promise to sum like linear_in_out whatever the thread
-// count; and the transposed copy it reads.
+// The sparse value product (ops/sparse_ffn.h): every SIMD variant on the
+// float panels against the plain scalar reference for every float weight
+// type, odd shapes (partial panels) and every share of zeros; its promise to
+// sum like the dense panel product whatever the thread count; its checks.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -36,24 +36,34 @@ class SimdSparseFfn : public ForcedSimdTest<Param> {
   DType dtype() const { return std::get<1>(GetParam()); }
 };
 
+// W [C, F] in the kernels' panels (as models load it); `panels` owns them.
+Matrix packed(const StoredWeights& w, DType t, int64_t C, int64_t F, std::vector<uint8_t>& panels) {
+  Matrix W{w.data(), t, C, F};
+  panels.assign(linear_pack_bytes(W), 0);
+  if (!panels.empty()) {
+    linear_pack(W, panels.data());
+    W.packed = panels.data();
+  }
+  return W;
+}
+
 TEST_P(SimdSparseFfn, MatchesReference) {
   ASSERT_EQ(simd_target(), std::get<0>(GetParam()));
   for (int64_t F : kOddSizes)
     for (int64_t C : kOddSizes) {
+      if (F * C > 300'000) continue;
       const auto w = stored_weights(F * C, dtype(), uint32_t(F * 5 + C));
-      const auto wu = stored_weights(F * C, dtype(), uint32_t(F * 5 + C), 2);  // unaligned rows
-      const Matrix Wt{w.data(), dtype(), F, C}, Wtu{wu.data(), dtype(), F, C};
+      std::vector<uint8_t> panels;
+      const Matrix W = packed(w, dtype(), C, F, panels);
       for (double zeros : kZeroShares) {
         const auto h = activations(F, zeros, uint32_t(F + C));
         const double tol = sum_tolerance(F, double(max_abs(h)) * w.max_abs);
         const size_t n = static_cast<size_t>(C);
-        std::vector<float> y(n, -1.f), yu(n), ref(n);
-        sparse_rows_sum(h.data(), F, Wt, y.data());
-        sparse_rows_sum(h.data(), F, Wtu, yu.data());
-        reference::sparse_rows_sum(h.data(), F, Wt, ref.data());
+        std::vector<float> y(n, -1.f), ref(n);
+        sparse_linear(h.data(), F, W, y.data());
+        reference::sparse_linear(h.data(), F, W, ref.data());
         for (size_t c = 0; c < y.size(); ++c) {
-          ASSERT_NEAR(y[c], ref[c], tol) << F << "x" << C << " zeros=" << zeros << " c=" << c;
-          ASSERT_EQ(yu[c], y[c]) << "unaligned " << F << "x" << C << " zeros=" << zeros << " c=" << c;
+          ASSERT_NEAR(y[c], ref[c], tol) << C << "x" << F << " zeros=" << zeros << " c=" << c;
           if (zeros == 1.0) {
             ASSERT_EQ(y[c], 0.f);
           }
@@ -62,23 +72,24 @@ TEST_P(SimdSparseFfn, MatchesReference) {
     }
 }
 
-// The promise of sparse_ffn.h: the dense transposed product's numbers,
-// for any thread count (each column sums in one order on every split).
-TEST_P(SimdSparseFfn, EqualsLinearInOutForAnyThreadCount) {
+// The promise of sparse_ffn.h: the dense panel product's numbers, for any
+// thread count (each output sums in one order on every split).
+TEST_P(SimdSparseFfn, EqualsTheDenseProductForAnyThreadCount) {
   const int before = default_thread_count();
-  for (auto [F, C] : {std::pair<int64_t, int64_t>{3072, 768}, {1000, 130}, {448, 129}, {33, 4099}}) {
+  for (auto [C, F] : {std::pair<int64_t, int64_t>{768, 3072}, {130, 1000}, {129, 448}, {4099, 33}}) {
     const auto w = stored_weights(F * C, dtype(), 23);
-    const Matrix Wt{w.data(), dtype(), F, C};
+    std::vector<uint8_t> panels;
+    const Matrix W = packed(w, dtype(), C, F, panels);
     for (double zeros : kZeroShares) {
       const auto h = activations(F, zeros, 29);
       std::vector<float> dense(static_cast<size_t>(C));
-      linear_in_out(h.data(), 1, Wt, dense.data());
+      linear(h.data(), 1, W, dense.data());
       for (int threads : {1, 2, 3, 5}) {
         set_default_thread_count(threads);
         std::vector<float> y(static_cast<size_t>(C));
-        sparse_rows_sum(h.data(), F, Wt, y.data());
+        sparse_linear(h.data(), F, W, y.data());
         for (size_t c = 0; c < y.size(); ++c)
-          ASSERT_EQ(y[c], dense[c]) << F << "x" << C << " zeros=" << zeros << " threads=" << threads << " c=" << c;
+          ASSERT_EQ(y[c], dense[c]) << C << "x" << F << " zeros=" << zeros << " threads=" << threads << " c=" << c;
       }
     }
   }
@@ -99,29 +110,22 @@ TEST(SparseFfn, CountNonzero) {
 }
 
 TEST(SparseFfn, RefusesQuantizedOrMisshapenMatrices) {
-  std::vector<uint8_t> bytes(34 * 4);
+  std::vector<uint8_t> bytes(4 * 34);
   std::vector<float> h(32, 1.f), y(4);
-  EXPECT_THROW(sparse_rows_sum(h.data(), 4, Matrix{bytes.data(), DType::Q8_0, 4, 32}, y.data()), Error);
-  EXPECT_THROW(reference::sparse_rows_sum(h.data(), 4, Matrix{bytes.data(), DType::Q8_0, 4, 32}, y.data()), Error);
-  EXPECT_THROW(transpose_copy(Matrix{bytes.data(), DType::Q8_0, 4, 32}), Error);
+  EXPECT_THROW(sparse_linear(h.data(), 32, Matrix{bytes.data(), DType::Q8_0, 4, 32}, y.data()), Error);
+  EXPECT_THROW(reference::sparse_linear(h.data(), 32, Matrix{bytes.data(), DType::Q8_0, 4, 32}, y.data()), Error);
   const std::vector<float> w(12, 1.f);
-  EXPECT_THROW(sparse_rows_sum(h.data(), 5, Matrix{w.data(), DType::F32, 3, 4}, y.data()), Error);
+  EXPECT_THROW(sparse_linear(h.data(), 5, Matrix{w.data(), DType::F32, 3, 4}, y.data()), Error);
 }
 
-TEST(SparseFfn, TransposeCopyKeepsTheTypeAndMovesEveryElement) {
-  for (DType t : {DType::F32, DType::F16, DType::BF16})
-    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {3, 70}, {65, 33}, {130, 1}, {0, 5}}) {
-      const auto w = stored_weights(rows * cols, t, uint32_t(rows + cols), 2);
-      const Matrix W{w.data(), t, rows, cols};
-      const OwnedMatrix Wt = transpose_copy(W);
-      ASSERT_EQ(Wt.matrix.dtype, t);
-      ASSERT_EQ(Wt.matrix.rows, cols);
-      ASSERT_EQ(Wt.matrix.cols, rows);
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < cols; ++c)
-          ASSERT_EQ(load_as_f32(Wt.matrix.data, t, size_t(c * rows + r)), load_as_f32(W.data, t, size_t(r * cols + c)))
-              << dtype_name(t) << " " << rows << "x" << cols << " at " << r << "," << c;
-    }
+// Without panels (a matrix not packed) the reference loops give the product.
+TEST(SparseFfn, UnpackedMatrixTakesTheReference) {
+  const std::vector<float> w = {1.f, 2.f, 3.f, 4.f, 5.f, 6.f};  // [2, 3]
+  const std::vector<float> h = {1.f, 0.f, 2.f};
+  std::vector<float> y(2);
+  sparse_linear(h.data(), 3, Matrix{w.data(), DType::F32, 2, 3}, y.data());
+  EXPECT_EQ(y[0], 7.f);
+  EXPECT_EQ(y[1], 16.f);
 }
 
 }  // namespace
