@@ -89,20 +89,39 @@ void PanelRowsT(const float* x, size_t T, const TW* W, size_t in, size_t out, si
   if (xt.size() < t_chunk * in) xt.resize(t_chunk * in);
   for (size_t t0 = 0; t0 < T; t0 += t_chunk) {
     const size_t t1 = std::min(T, t0 + t_chunk), tiles = (t1 - t0) / kPrefillT;
-    for (size_t j = 0; j < tiles; ++j)
-      for (size_t c = 0; c < kPrefillT; ++c) {
-        const float* src = x + (t0 + j * kPrefillT + c) * in;
-        float* dst = xt.data() + j * kPrefillT * in + c;
-        for (size_t i = 0; i < in; ++i) dst[i * kPrefillT] = src[i];
+    // Tiles of kPrefillT rows, then the leftovers in tiles of 4, 2 and 1
+    // (as the loop below takes them), each interleaved.
+    size_t t = t0;
+    float* dst_tile = xt.data();
+    auto interleave = [&](size_t rows) {
+      for (size_t c = 0; c < rows; ++c) {
+        const float* src = x + (t + c) * in;
+        for (size_t i = 0; i < in; ++i) dst_tile[i * rows + c] = src[i];
       }
+      t += rows;
+      dst_tile += rows * in;
+    };
+    for (size_t j = 0; j < tiles; ++j) interleave(kPrefillT);
+    if constexpr (kPrefillT > 4) {
+      while (t + 4 <= t1) interleave(4);
+    }
+    while (t + 2 <= t1) interleave(2);
+    while (t < t1) interleave(1);
     for (p = p0; p < p1; ++p) {
       const TW* w = W + p * stride;
       float* yp = y + p * float_panels::kRows;
       for (size_t j = 0; j < tiles; ++j)
         PanelTile<1, kPrefillT>(w, stride, xt.data() + j * kPrefillT * in, in, yp + (t0 + j * kPrefillT) * out, out,
                                 valid(p));
-      for (size_t t = t0 + tiles * kPrefillT; t < t1; ++t)
-        PanelTile<1, 1>(w, stride, x + t * in, in, yp + t * out, out, valid(p));
+      // The rows left over: smaller tiles, not one row at a time (a lone
+      // accumulator chain waits on every MulAdd's latency).
+      const float* xr = xt.data() + tiles * kPrefillT * in;
+      size_t r = t0 + tiles * kPrefillT;
+      if constexpr (kPrefillT > 4) {
+        for (; r + 4 <= t1; r += 4, xr += 4 * in) PanelTile<1, 4>(w, stride, xr, in, yp + r * out, out, valid(p));
+      }
+      for (; r + 2 <= t1; r += 2, xr += 2 * in) PanelTile<1, 2>(w, stride, xr, in, yp + r * out, out, valid(p));
+      for (; r < t1; ++r, xr += in) PanelTile<1, 1>(w, stride, xr, in, yp + r * out, out, valid(p));
     }
   }
 }

@@ -298,6 +298,13 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma"))
       for (; t + kT <= t0 + tn; t += kT)
         panel_tile<kType, 1, kT>(w, stride, x8 + t * in, corr + t * blocks, xd + t * blocks, in, blocks,
                                  y + t * out + p * kPanelRows, out, valid(p));
+      // Leftover rows in smaller tiles: alone, a row waits on every vpdpbusd's latency.
+      for (; t + 4 <= t0 + tn; t += 4)
+        panel_tile<kType, 1, 4>(w, stride, x8 + t * in, corr + t * blocks, xd + t * blocks, in, blocks,
+                                y + t * out + p * kPanelRows, out, valid(p));
+      for (; t + 2 <= t0 + tn; t += 2)
+        panel_tile<kType, 1, 2>(w, stride, x8 + t * in, corr + t * blocks, xd + t * blocks, in, blocks,
+                                y + t * out + p * kPanelRows, out, valid(p));
       for (; t < t0 + tn; ++t)
         panel_tile<kType, 1, 1>(w, stride, x8 + t * in, corr + t * blocks, xd + t * blocks, in, blocks,
                                 y + t * out + p * kPanelRows, out, valid(p));
