@@ -31,6 +31,16 @@ constexpr size_t kDecodePanels = 8 / kPanelVecs > 0 ? 8 / kPanelVecs : 1;      /
 
 bool PanelsRun() { return kPanelsRun; }
 
+// Stores the lanes of output rows r .. r + Lanes that are below `valid` (the
+// last panel of a matrix may be partly padding) at y + r.
+HWY_INLINE void StoreRows(DF d, VF v, size_t r, size_t valid, float* HWY_RESTRICT y) {
+  if (r >= valid) return;
+  if (r + hn::Lanes(d) <= valid)
+    hn::StoreU(v, d, y + r);
+  else
+    StorePartial(d, v, y + r, valid - r);
+}
+
 // kP panels (w, panel_stride elements apart) x kC activation rows, element i
 // of row c at x[i * kC + c] (rows interleaved: one contiguous read per
 // column): y[c * y_stride + p * 32 + r] for the first `valid` rows.
@@ -56,17 +66,9 @@ HWY_INLINE void PanelTile(const TW* HWY_RESTRICT w, size_t panel_stride, const f
     }
   }
   for (size_t p = 0; p < kP; ++p)
-    for (size_t v = 0; v < kPanelVecs; ++v) {
-      const size_t r = p * float_panels::kRows + v * L;
-      if (r >= valid) break;
-      for (size_t c = 0; c < kC; ++c) {
-        float* dst = y + c * y_stride + r;
-        if (r + L <= valid)
-          hn::StoreU(acc[p][c][v], d, dst);
-        else
-          StorePartial(d, acc[p][c][v], dst, valid - r);
-      }
-    }
+    for (size_t c = 0; c < kC; ++c)
+      for (size_t v = 0; v < kPanelVecs; ++v)
+        StoreRows(d, acc[p][c][v], p * float_panels::kRows + v * L, valid, y + c * y_stride);
 }
 
 template <typename TW>
@@ -145,14 +147,7 @@ HWY_INLINE void SparseTile(const TW* HWY_RESTRICT w, size_t panel_stride, const 
         acc[p][v] = hn::MulAdd(LoadF32(d, w + p * panel_stride + col + v * L), xb, acc[p][v]);
   }
   for (size_t p = 0; p < kP; ++p)
-    for (size_t v = 0; v < kPanelVecs; ++v) {
-      const size_t r = p * float_panels::kRows + v * L;
-      if (r >= valid) break;
-      if (r + L <= valid)
-        hn::StoreU(acc[p][v], d, y + r);
-      else
-        StorePartial(d, acc[p][v], y + r, valid - r);
-    }
+    for (size_t v = 0; v < kPanelVecs; ++v) StoreRows(d, acc[p][v], p * float_panels::kRows + v * L, valid, y);
 }
 
 template <typename TW>
