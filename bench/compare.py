@@ -44,6 +44,8 @@ def parse_args(argv):
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds per model")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
     ap.add_argument("--json-out", help="also write every record to this jsonl file")
+    ap.add_argument("--membw", action="store_true",
+                    help="measure the memory bandwidth once (aviary bench --membw) and rate every tg test against it")
     return ap.parse_args(argv)
 
 
@@ -56,7 +58,9 @@ def split_label(spec, what):
 
 def engine_commands(args):
     """(name, template) pairs; templates use {model} {p} {n} {t} {r}."""
-    engines = [("aviary", f"{shlex.quote(args.aviary)} bench -m {{model}} -p {{p}} -n {{n}} -t {{t}} -r {{r}} --json")]
+    membw = f" --membw-gbs {args.membw_gbs}" if getattr(args, "membw_gbs", None) else ""
+    engines = [("aviary", f"{shlex.quote(args.aviary)} bench -m {{model}} -p {{p}} -n {{n}} -t {{t}} -r {{r}} --json"
+                          + membw)]
     if args.llama_bench:
         engines.append(("llama.cpp", f"{shlex.quote(args.llama_bench)} -m {{model}} -p {{p}} -n {{n}} -t {{t}} "
                                      f"-r {{r}} -o jsonl"))
@@ -135,9 +139,22 @@ def print_table(args, engines, samples, extras):
         print("  ".join(c.rjust(w) for c, w in zip(r, widths)))
 
 
+def measure_membw(args):
+    """The machine's streaming-read bandwidth in GB/s, as aviary bench --membw measures it."""
+    cmd = f"{shlex.quote(args.aviary)} bench --membw --json -t {args.t}"
+    proc = subprocess.run(cmd, shell=True, capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.strip().startswith("{"):
+            return json.loads(line)["aviary_membw_gbs"]
+    raise RuntimeError(f"`{cmd}` failed with status {proc.returncode}:\n{proc.stderr[-2000:]}")
+
+
 def main(argv):
     args = parse_args(argv)
     try:
+        if args.membw:
+            args.membw_gbs = measure_membw(args)
+            print(f"compare: memory bandwidth {args.membw_gbs:.1f} GB/s", file=sys.stderr, flush=True)
         engines, samples, extras, records = collect(args)
     except RuntimeError as e:
         sys.exit(f"compare.py: {e}")
@@ -145,7 +162,8 @@ def main(argv):
         with open(args.json_out, "w") as f:
             for rec in records:
                 f.write(json.dumps(rec) + "\n")
-    print(f"threads {args.t}, {args.rounds} alternating rounds x {args.r} repetitions; median tokens/s")
+    print(f"threads {args.t}, {args.rounds} alternating rounds x {args.r} repetitions; median tokens/s"
+          + (f"; memory bandwidth {args.membw_gbs:.1f} GB/s (measured before the runs)" if args.membw else ""))
     print_table(args, engines, samples, extras)
 
 
