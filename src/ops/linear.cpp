@@ -415,6 +415,30 @@ void linear_in_out_many(std::span<const InOutJob> jobs) {
     return;
   }
   const auto kernel = &HWY_DYNAMIC_DISPATCH(LinearInOutCols);
+  // Prefill (every job many rows): units of kRowGrain activation rows, all
+  // columns; a few narrow LoRA outputs (32-128 columns) would leave threads
+  // idle. Either split gives each output the same sums.
+  bool tall = true;
+  int64_t row_units = 0;
+  for (const InOutJob& j : jobs) {
+    tall = tall && j.T >= 4 * kRowGrain;
+    row_units += (j.T + kRowGrain - 1) / kRowGrain;
+  }
+  if (tall) {
+    default_pool().parallel_for(row_units, [&](int64_t begin, int64_t end) {
+      int64_t first = 0;  // the first unit of job j
+      for (const InOutJob& j : jobs) {
+        const int64_t n = (j.T + kRowGrain - 1) / kRowGrain;
+        const int64_t b = std::max(begin, first) - first, e = std::min(end, first + n) - first;
+        if (b < e) {
+          const int64_t t0 = b * kRowGrain, t1 = std::min(e * kRowGrain, j.T);
+          kernel(j.x + t0 * j.W->rows, size_t(t1 - t0), *j.W, 0, size_t(j.W->cols), j.y + t0 * j.W->cols);
+        }
+        first += n;
+      }
+    });
+    return;
+  }
   // Unit u: column block u of the jobs' column blocks laid end to end.
   default_pool().parallel_for(units, [&](int64_t begin, int64_t end) {
     int64_t first = 0;  // the first unit of job j

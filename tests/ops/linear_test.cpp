@@ -2,6 +2,8 @@
 // weight type and many shapes (odd sizes included).
 #include <gtest/gtest.h>
 
+#include <span>
+
 #include <cmath>
 #include <random>
 #include <tuple>
@@ -97,13 +99,14 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(1, 7, 16, 33, 130),
                        ::testing::Values(1, 2, 5)));
 
+struct InOutShape { int64_t in, out, T; DType t; };
+
 // Several products in one hand-out give, bit for bit, what each gives alone,
-// for any thread count (the LoRA factors of a decode step take this path).
-TEST(LinearInOutMany, EqualsTheProductsOneByOne) {
+// for any thread count (the LoRA factors of a decode step take this path;
+// prefill's, every job 64 rows or more, split by rows).
+void expect_many_equals_alone(std::span<const InOutShape> shapes) {
   const int before = default_thread_count();
-  struct Job { int64_t in, out, T; DType t; };
-  const Job shapes[] = {{768, 64, 1, DType::F32}, {768, 128, 1, DType::F32}, {64, 768, 1, DType::F16},
-                        {33, 200, 3, DType::BF16}, {768, 32, 5, DType::F32}};
+  using Job = InOutShape;
   std::vector<Weights> w;
   std::vector<Matrix> m;
   std::vector<std::vector<float>> x;
@@ -127,6 +130,18 @@ TEST(LinearInOutMany, EqualsTheProductsOneByOne) {
     for (size_t i = 0; i < std::size(shapes); ++i) EXPECT_EQ(together[i], alone[i]) << "job " << i << ", " << threads << " threads";
   }
   set_default_thread_count(before);
+}
+
+TEST(LinearInOutMany, EqualsTheProductsOneByOne) {
+  const InOutShape shapes[] = {{768, 64, 1, DType::F32}, {768, 128, 1, DType::F32}, {64, 768, 1, DType::F16},
+                               {33, 200, 3, DType::BF16}, {768, 32, 5, DType::F32}};
+  expect_many_equals_alone(shapes);
+}
+
+TEST(LinearInOutMany, PrefillJobsSplitByRowsEqualTheProductsOneByOne) {
+  const InOutShape shapes[] = {{256, 64, 70, DType::F32}, {256, 32, 100, DType::F32}, {64, 256, 64, DType::F16},
+                               {33, 130, 131, DType::BF16}};
+  expect_many_equals_alone(shapes);
 }
 
 TEST(Dot, MatchesReferenceForAllLengthsUpTo70) {
