@@ -102,7 +102,7 @@ INSTANTIATE_TEST_SUITE_P(AllCases, SparseFfnModel, ::testing::ValuesIn(test::ref
 
 // Sparse needs a float matrix in panels (as projection() loads it) and the switch on.
 TEST(FeedForwardValue, SparseOnlyForFloatPanelsAndWhenEnabled) {
-  std::vector<uint8_t> bytes(8 * 34);  // room for either matrix
+  std::vector<uint8_t> bytes(8 * 32 * 2);  // room for the f16 matrix (the q8_0 one needs 8 x 34)
   ops::Matrix f16{bytes.data(), DType::F16, 8, 32}, q8{bytes.data(), DType::Q8_0, 8, 32};
   EXPECT_FALSE(FeedForwardValue(f16, true).sparse());  // not packed
   std::vector<uint8_t> panels(ops::linear_pack_bytes(f16));
