@@ -1,6 +1,7 @@
 #include "util/page_buffer.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -18,28 +19,23 @@ size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
 PageBuffer::PageBuffer(size_t bytes) : size_(bytes) {
   if (bytes == 0) return;
+  const size_t want = round_up(bytes, size_t(sysconf(_SC_PAGESIZE)));
   // Huge pages need 2 MiB-aligned ranges: map a little more, trim to alignment.
   const bool huge = bytes >= kHugePage;
-  const size_t want = huge ? round_up(bytes, kHugePage) : bytes;
   const size_t len = huge ? want + kHugePage : want;
   void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED)
     throw Error("cannot allocate " + std::to_string(bytes) + " bytes: " + std::strerror(errno));
   auto* base = static_cast<uint8_t*>(p);
-  if (!huge) {
-    data_ = base;
-    mapped_ = len;
-    return;
-  }
-  auto* aligned = reinterpret_cast<uint8_t*>(round_up(reinterpret_cast<uintptr_t>(base), kHugePage));
-  if (aligned > base) munmap(base, size_t(aligned - base));
-  const size_t tail = size_t(base + len - (aligned + want));
-  if (tail > 0) munmap(aligned + want, tail);
-#ifdef MADV_HUGEPAGE
-  madvise(aligned, want, MADV_HUGEPAGE);  // advice only: failure leaves ordinary pages
-#endif
-  data_ = aligned;
+  data_ = huge ? reinterpret_cast<uint8_t*>(round_up(reinterpret_cast<uintptr_t>(base), kHugePage)) : base;
   mapped_ = want;
+  if (data_ > base) munmap(base, size_t(data_ - base));
+  if (base + len > data_ + want) munmap(data_ + want, size_t(base + len - (data_ + want)));
+#ifdef MADV_HUGEPAGE
+  // Only the whole huge pages: a partly used one at the end would be resident
+  // in full (up to 2 MiB more than asked per buffer); the tail keeps small pages.
+  if (huge) madvise(data_, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);  // advice only
+#endif
 }
 
 PageBuffer::~PageBuffer() {
