@@ -1,6 +1,8 @@
 // Typed, shape-checked access to a checkpoint's tensors for the model
-// builders. Matrices stay in the mapped file in their stored type; only
-// small per-channel vectors are converted to fp32 copies.
+// builders. Matrices stay in their stored type: in the mapped file, or (the
+// ones ops::linear multiplies, through projection()) re-laid once for the
+// kernels with the file's pages released; only small per-channel vectors are
+// converted to fp32 copies.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,6 @@
 // A weight matrix in its stored element type, row-major, used in place.
-// Kernels convert elements to fp32 on the fly: weights are never copied.
+// Kernels convert elements to fp32 on the fly, never to an fp32 copy; the
+// one copy a model makes is `packed`, the same bytes re-laid for the kernels.
 // For the block-quantized types (ops/quant.h) each row is a whole number of
 // blocks: cols must be a multiple of dtype_block_elems(dtype).
 #pragma once
