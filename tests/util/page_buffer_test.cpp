@@ -21,7 +21,9 @@ TEST(PageBuffer, ZeroFilledWritableOfTheAskedSize) {
     b.data()[0] = 1;
     b.data()[n - 1] = 2;
     EXPECT_EQ(b.data()[n - 1], 2);
-    if (n >= (size_t(2) << 20)) EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % (size_t(2) << 20), 0u);
+    if (n >= (size_t(2) << 20)) {
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % (size_t(2) << 20), 0u);
+    }
   }
 }
 
