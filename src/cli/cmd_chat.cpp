@@ -37,7 +37,7 @@ constexpr const char* kHelp =
 void add_flags(CLI::App& app, ChatCliOpts& o) {
   SamplerParams& s = o.chat.generation.sampling;
   app.add_option("-m,--model", o.model, "checkpoint (.pth or .safetensors)")->required();
-  app.add_option("--vocab", o.vocab, "vocabulary (default: found next to the model)");
+  app.add_option("--vocab", o.vocab, "vocabulary (default: the one a GGUF model embeds, else found next to the model)");
   o.prompt_given = app.add_option("-p,--prompt", o.prompt, "answer this one message and exit");
   app.add_option("--system", o.system, "system prompt (the conversation's first turn)");
   auto* on = app.add_flag("--think", o.think, "G1 reasoning on: the reply opens with <think");
@@ -208,8 +208,8 @@ Action add_chat(CLI::App& app) {
     if (o->seed->count() == 0) chat.generation.sampling.seed = std::random_device{}();
 
     const auto model = load_model(o->model);
-    const std::string vocab = find_vocab(o->vocab, o->model, model->config().vocab_size);
-    const auto tokenizer = load_tokenizer(vocab);
+    std::string vocab;
+    const auto tokenizer = model_tokenizer(o->vocab, o->model, model->config().vocab_size, vocab);
     check_tokenizer_fits(*model, *tokenizer, vocab);
     validate_sampler_params(chat.generation.sampling, int32_t(model->config().vocab_size));
 

@@ -73,7 +73,7 @@ void run_compare(const EvalOpts& o, const Model& model, const std::vector<int32_
 Action add_eval(CLI::App& app) {
   auto o = std::make_shared<EvalOpts>();
   app.add_option("-m,--model", o->model, "checkpoint (.pth or .safetensors)")->required();
-  app.add_option("--vocab", o->vocab, "vocabulary (default: found next to the model)");
+  app.add_option("--vocab", o->vocab, "vocabulary (default: the one a GGUF model embeds, else found next to the model)");
   auto* ppl = app.add_option("--ppl", o->ppl_file, "perplexity of this text file (token 0 first, as the official code)");
   app.add_option("--lambada", o->lambada_file, "LAMBADA accuracy and perplexity of this jsonl file");
   app.add_option("--compare-to", o->reference,
@@ -91,8 +91,8 @@ Action add_eval(CLI::App& app) {
     if (o->ppl_file.empty() && o->lambada_file.empty())
       throw Error("eval: give --ppl FILE and/or --lambada FILE");
     const auto model = load_model(o->model);
-    const std::string vocab = find_vocab(o->vocab, o->model, model->config().vocab_size);
-    const auto tokenizer = load_tokenizer(vocab);
+    std::string vocab;
+    const auto tokenizer = model_tokenizer(o->vocab, o->model, model->config().vocab_size, vocab);
     check_tokenizer_fits(*model, *tokenizer, vocab);
     nlohmann::json out = {{"model", o->model}};
     if (!o->ppl_file.empty()) {

@@ -34,7 +34,7 @@ void add_generation_flags(CLI::App& app, GenerateOpts& o) {
 Action add_generate(CLI::App& app) {
   auto o = std::make_shared<GenerateOpts>();
   app.add_option("-m,--model", o->model, "checkpoint (.pth or .safetensors)")->required();
-  app.add_option("--vocab", o->vocab, "vocabulary: rwkv_vocab_v20230424.txt (World) or 20B_tokenizer.json (default: found next to the model)");
+  app.add_option("--vocab", o->vocab, "vocabulary: rwkv_vocab_v20230424.txt (World) or 20B_tokenizer.json (default: the one a GGUF model embeds, else found next to the model)");
   auto* p = app.add_option("-p,--prompt", o->prompt, "the prompt");
   app.add_option("-f,--prompt-file", o->prompt_file, "read the prompt from a file")->excludes(p);
   app.add_option("-n,--max-tokens", o->gen.max_tokens, "how many tokens to generate at most")
@@ -54,8 +54,8 @@ Action add_generate(CLI::App& app) {
     gen.sampling.stop_tokens = parse_id_list(o->stop_tokens, "--stop-token");
 
     const auto model = load_model(o->model);
-    const std::string vocab = find_vocab(o->vocab, o->model, model->config().vocab_size);
-    const auto tokenizer = load_tokenizer(vocab);
+    std::string vocab;
+    const auto tokenizer = model_tokenizer(o->vocab, o->model, model->config().vocab_size, vocab);
     check_tokenizer_fits(*model, *tokenizer, vocab);
     std::vector<int32_t> tokens = tokenizer->encode(prompt);
     // An empty prompt starts from end-of-text, the official document separator.

@@ -25,7 +25,7 @@ struct ServeOpts {
 void add_flags(CLI::App& app, ServeOpts& o) {
   server::ServerOptions& s = o.server;
   app.add_option("-m,--model", o.model, "checkpoint (.pth or .safetensors)")->required();
-  app.add_option("--vocab", o.vocab, "vocabulary (default: found next to the model)");
+  app.add_option("--vocab", o.vocab, "vocabulary (default: the one a GGUF model embeds, else found next to the model)");
   app.add_option("--host", s.host, "address to listen on (0.0.0.0: every interface)")->capture_default_str();
   app.add_option("--port", s.port, "port to listen on; 0 = any free port (printed)")
       ->capture_default_str()->check(CLI::Range(0, 65535));
@@ -71,8 +71,8 @@ Action add_serve(CLI::App& app) {
     options.scheduler.prefill_rows_per_step = options.scheduler.prefill_chunk;
 
     const auto model = load_model(o->model);
-    const std::string vocab = find_vocab(o->vocab, o->model, model->config().vocab_size);
-    const auto tokenizer = load_tokenizer(vocab);
+    std::string vocab;
+    const auto tokenizer = model_tokenizer(o->vocab, o->model, model->config().vocab_size, vocab);
     check_tokenizer_fits(*model, *tokenizer, vocab);
     std::unique_ptr<server::PrefixCache> cache;
     if (o->cache_memory > 0 || !o->cache_dir.empty() || !o->redis.empty())

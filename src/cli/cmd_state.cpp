@@ -100,15 +100,15 @@ Action add_save_command(CLI::App& app) {
   auto* p = app.add_option("-p,--prompt", o->prompt, "the text to run through the model");
   auto* f = app.add_option("-f,--prompt-file", o->prompt_file, "read the text from a file")->excludes(p);
   p->excludes(f);
-  app.add_option("--vocab", o->vocab, "vocabulary (default: found next to the model, as for generate)");
+  app.add_option("--vocab", o->vocab, "vocabulary (default: as for generate)");
   app.add_option("-o,--out", o->out, "the state file to write")->required();
   return [=] {
     if (o->prompt_file.empty() && o->prompt.empty()) throw Error("state save: give the text with -p or -f");
     StateExtras extras;
     extras.text = o->prompt_file.empty() ? o->prompt : read_file(o->prompt_file);
     const auto model = load_model(o->model);
-    const std::string vocab = find_vocab(o->vocab, o->model, model->config().vocab_size);
-    const auto tokenizer = load_tokenizer(vocab);
+    std::string vocab;
+    const auto tokenizer = model_tokenizer(o->vocab, o->model, model->config().vocab_size, vocab);
     check_tokenizer_fits(*model, *tokenizer, vocab);
     extras.tokens = tokenizer->encode(extras.text);
     if (extras.tokens.empty()) throw Error("state save: the text is empty, nothing to run");

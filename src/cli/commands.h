@@ -3,12 +3,14 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "model/sampler.h"
+#include "text/tokenizer.h"
 
 namespace aviary::cli {
 
@@ -45,5 +47,11 @@ std::vector<int32_t> parse_id_list(const std::string& text, const std::string& w
 // The vocabulary to use: `given` if not empty, else the file next to the
 // model that its vocabulary size calls for; an error says what was looked for.
 std::string find_vocab(const std::string& given, const std::string& model_path, int64_t model_vocab);
+
+// The tokenizer of a model: `given` (--vocab) if not empty, else the World
+// vocabulary a GGUF model embeds (as llama.cpp's converter writes it), else
+// find_vocab's file. `source` is set to what it came from, for messages.
+std::unique_ptr<Tokenizer> model_tokenizer(const std::string& given, const std::string& model_path,
+                                           int64_t model_vocab, std::string& source);
 
 }  // namespace aviary::cli

@@ -1,7 +1,12 @@
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <string_view>
 
 #include "cli/commands.h"
+#include "io/checkpoint.h"
+#include "model/gguf_rwkv7_vocab.h"
+#include "text/world_tokenizer.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 
@@ -80,6 +85,35 @@ std::string find_vocab(const std::string& given, const std::string& model_path, 
                                      : "";
   throw Error("no vocabulary found next to " + model_path + " (a model of " + std::to_string(model_vocab) +
               " tokens" + expects + "; looked for " + tried + "); give one with --vocab FILE");
+}
+
+namespace {
+// Whether the file starts with the GGUF magic.
+bool is_gguf_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  char magic[4] = {};
+  return f.read(magic, 4) && std::string_view(magic, 4) == "GGUF";
+}
+}  // namespace
+
+std::unique_ptr<Tokenizer> model_tokenizer(const std::string& given, const std::string& model_path,
+                                           int64_t model_vocab, std::string& source) {
+  if (given.empty() && is_gguf_file(model_path)) {
+    const Checkpoint ckpt = Checkpoint::open(model_path);
+    const GgufMetadata* metadata = ckpt.gguf_metadata();
+    if (metadata && metadata->find("tokenizer.ggml.model")) {
+      source = model_path + " (its embedded vocabulary)";
+      std::vector<VocabEntry> vocab;
+      try {
+        vocab = world_vocab_from_gguf(*metadata);
+      } catch (const Error& e) {
+        throw error_in(model_path, e.what());
+      }
+      return std::make_unique<WorldTokenizer>(WorldTokenizer::parse(world_vocab_file_text(vocab), source));
+    }
+  }
+  source = find_vocab(given, model_path, model_vocab);
+  return load_tokenizer(source);
 }
 
 }  // namespace aviary::cli

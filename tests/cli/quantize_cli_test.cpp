@@ -2,6 +2,9 @@
 // World vocabulary embedded, and clear errors for what it cannot do.
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "common/test_util.h"
 
 namespace aviary {
@@ -26,6 +29,36 @@ TEST(QuantizeCli, WritesGgufFromPthAndFromGguf) {
   EXPECT_NE(r.out.find("(gguf,"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("vocab: 999 World tokens embedded"), std::string::npos) << r.out;
   EXPECT_LT(test::read_bytes(b).size(), test::read_bytes(in).size());
+}
+
+// A GGUF that embeds its vocabulary needs no --vocab (nor a file next to it);
+// one that does not still says what it looked for.
+TEST(QuantizeCli, GenerateUsesTheEmbeddedVocabulary) {
+  test::TempDir tmp;
+  const std::string in = test::case_model_path("v7_tiny_L2_C128_V1000_fp32");
+  const std::string with = (tmp / "with.gguf").string(), without = (tmp / "without.gguf").string();
+  ASSERT_EQ(run_cli({"quantize", in, with, "--type", "f16", "--vocab", vocab()}).exit_code, 0);
+  ASSERT_EQ(run_cli({"quantize", in, without, "--type", "f16", "--no-vocab"}).exit_code, 0);
+  const std::vector<std::string> gen = {"generate", "-p", "Hello", "-n", "6", "--temperature", "0"};
+  auto args = gen;
+  args.insert(args.end(), {"-m", with});
+  const auto embedded = run_cli(args);
+  ASSERT_EQ(embedded.exit_code, 0) << embedded.err;
+  // The same tokens from a file: the World vocabulary's first 999 entries, what fits this model.
+  const std::string text = test::read_bytes(vocab());
+  size_t end = 0;
+  for (int line = 0; line < 999; ++line) end = text.find('\n', end) + 1;
+  const std::string small = (tmp / "vocab999.txt").string();
+  test::write_bytes(small, text.substr(0, end));
+  args.insert(args.end(), {"--vocab", small});
+  const auto given = run_cli(args);
+  ASSERT_EQ(given.exit_code, 0) << given.err;
+  EXPECT_EQ(embedded.out, given.out);
+  args = gen;
+  args.insert(args.end(), {"-m", without});
+  const auto none = run_cli(args);
+  EXPECT_NE(none.exit_code, 0);
+  EXPECT_NE(none.err.find("no vocabulary found"), std::string::npos) << none.err;
 }
 
 TEST(QuantizeCli, RefusesOtherArchitecturesAndTypes) {
