@@ -25,7 +25,6 @@
 #include "hwy/highway.h"
 #include "ops/load-inl.h"
 #include "ops/quant.h"
-#include "ops/quant_dot_vnni.h"
 #include "ops/quant_simd-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -197,10 +196,6 @@ void IntLinearRowsT(const int16_t* xq, const float* xd, size_t T, const uint8_t*
 
 // Output rows [r0, r1) for Q8_0 / Q4_0 W.
 void IntLinearRows(const int16_t* xq, const float* xd, size_t T, const Matrix& W, size_t r0, size_t r1, float* y) {
-#if HWY_TARGET == HWY_AVX3 || HWY_TARGET == HWY_AVX3_DL
-  // AVX-512 CPUs with VNNI multiply bytes four to a lane (ops/quant_dot_vnni.h).
-  if (vnni::enabled()) return vnni::linear_rows(xq, xd, T, W, r0, r1, y);
-#endif
   const auto* data = static_cast<const uint8_t*>(W.data);
   const size_t in = size_t(W.cols), out = size_t(W.rows);
   if (W.dtype == DType::Q8_0) return IntLinearRowsT<Q8_0Ints>(xq, xd, T, data, in, out, r0, r1, y);

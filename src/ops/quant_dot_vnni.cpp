@@ -102,127 +102,6 @@ namespace {
 
 constexpr size_t kBlock = quant::kGroupElems;
 
-// Activation blocks b and b + 1 of one row (b + 1 may be absent: zeros).
-struct XPair {
-  __m512i s8;  // 64 signed bytes
-  __m512 d;    // lanes 0-7: d_x of block b, 8-15: of block b + 1
-};
-
-AVIARY_VNNI_FN XPair load_x(const int16_t* q, const float* d, size_t b, bool two) {
-  const __m256i lo = _mm512_cvtepi16_epi8(_mm512_loadu_si512(q + b * kBlock));
-  const __m256i hi = two ? _mm512_cvtepi16_epi8(_mm512_loadu_si512(q + (b + 1) * kBlock)) : _mm256_setzero_si256();
-  return {_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1),
-          _mm512_insertf32x8(_mm512_set1_ps(d[b]), _mm256_set1_ps(two ? d[b + 1] : 0.f), 1)};
-}
-
-// d_w of blocks at p0 and p1 (fp16, little endian) in the two halves.
-AVIARY_VNNI_FN __m512 load_dw(const uint8_t* p0, const uint8_t* p1) {
-  const short h0 = short(quant::read_u16(p0)), h1 = p1 ? short(quant::read_u16(p1)) : short(0);
-  return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(h0)), _mm_set1_epi16(h1), 1));
-}
-
-// Q8_0: weights signed, so the activations go in as unsigned x + 128 and the
-// lanes start from -128 * (sum of their four weights).
-struct Q8 {
-  static constexpr size_t kBytes = 34;
-  __m512i w, start;
-  __m512 dw;
-  AVIARY_VNNI_FN void load(const uint8_t* row, size_t b, bool two) {
-    const uint8_t* b0 = row + b * kBytes;
-    const uint8_t* b1 = two ? b0 + kBytes : nullptr;
-    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + quant::kQ8_0Qs));
-    const __m256i hi = two ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1 + quant::kQ8_0Qs)) : _mm256_setzero_si256();
-    w = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-    start = _mm512_sub_epi32(_mm512_setzero_si512(),
-                             _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(char(0x80)), w));
-    dw = load_dw(b0, b1);
-  }
-  AVIARY_VNNI_FN static __m512i prepare_x(__m512i s8) { return _mm512_xor_si512(s8, _mm512_set1_epi8(char(0x80))); }
-  AVIARY_VNNI_FN static __m512i x_start(__m512i) { return _mm512_setzero_si512(); }
-  AVIARY_VNNI_FN __m512i dot(__m512i x, __m512i) const { return _mm512_dpbusd_epi32(start, x, w); }
-};
-
-// Q4_0: weights are unsigned nibbles q, the value q - 8: the lanes start from
-// -8 * (sum of their four activations), a per-activation constant.
-struct Q4 {
-  static constexpr size_t kBytes = 18;
-  __m512i w;
-  __m512 dw;
-  AVIARY_VNNI_FN void load(const uint8_t* row, size_t b, bool two) {
-    const uint8_t* b0 = row + b * kBytes;
-    const uint8_t* b1 = two ? b0 + kBytes : nullptr;
-    const __m128i q0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + quant::kQ4_0Qs));
-    const __m128i q1 = two ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(b1 + quant::kQ4_0Qs)) : _mm_setzero_si128();
-    const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(q0), q1, 1);
-    const __m256i mask = _mm256_set1_epi8(0x0F);
-    const __m256i lo = _mm256_and_si256(v, mask), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
-    // [b0 low, b1 low, b0 high, b1 high] -> [b0 low, b0 high, b1 low, b1 high]: the activations' order.
-    const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-    w = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
-    dw = load_dw(b0, b1);
-  }
-  AVIARY_VNNI_FN static __m512i prepare_x(__m512i s8) { return s8; }
-  AVIARY_VNNI_FN static __m512i x_start(__m512i s8) {
-    return _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), s8));
-  }
-  AVIARY_VNNI_FN __m512i dot(__m512i x, __m512i x_start) const { return _mm512_dpbusd_epi32(x_start, w, x); }
-};
-
-// y[c * y_stride + r] for kR weight rows and kC activation rows, over `blocks` blocks.
-template <class W, size_t kR, size_t kC>
-AVIARY_VNNI_FN void tile(const uint8_t* w, size_t row_bytes, const int16_t* xq, const float* xd, size_t x_stride,
-                         size_t blocks, float* y, size_t y_stride) {
-  __m512 acc[kR][kC];
-  for (size_t r = 0; r < kR; ++r)
-    for (size_t c = 0; c < kC; ++c) acc[r][c] = _mm512_setzero_ps();
-  const size_t d_stride = x_stride / kBlock;
-  for (size_t b = 0; b < blocks; b += 2) {
-    const bool two = b + 1 < blocks;
-    __m512i x[kC], xs[kC];
-    __m512 dx[kC];
-    for (size_t c = 0; c < kC; ++c) {
-      const XPair p = load_x(xq + c * x_stride, xd + c * d_stride, b, two);
-      x[c] = W::prepare_x(p.s8);
-      xs[c] = W::x_start(p.s8);
-      dx[c] = p.d;
-    }
-    for (size_t r = 0; r < kR; ++r) {
-      W wr;
-      wr.load(w + r * row_bytes, b, two);
-      for (size_t c = 0; c < kC; ++c)
-        acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(wr.dot(x[c], xs[c])), _mm512_mul_ps(wr.dw, dx[c]), acc[r][c]);
-    }
-  }
-  for (size_t r = 0; r < kR; ++r)
-    for (size_t c = 0; c < kC; ++c) y[c * y_stride + r] = _mm512_reduce_add_ps(acc[r][c]);
-}
-
-template <class W>
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma"))) void rows(
-    const int16_t* xq, const float* xd, size_t T, const uint8_t* data, size_t in, size_t out, size_t r0, size_t r1,
-    float* y) {
-  const size_t blocks = in / kBlock, row_bytes = blocks * W::kBytes, d_stride = blocks;
-  constexpr size_t kGemvRows = 8, kRows = 4, kT = 4;
-  const uint8_t* w = data + r0 * row_bytes;
-  size_t o = r0;
-  if (T == 1) {
-    for (; o + kGemvRows <= r1; o += kGemvRows, w += kGemvRows * row_bytes)
-      tile<W, kGemvRows, 1>(w, row_bytes, xq, xd, in, blocks, y + o, out);
-    for (; o < r1; ++o, w += row_bytes) tile<W, 1, 1>(w, row_bytes, xq, xd, in, blocks, y + o, out);
-    return;
-  }
-  for (; o + kRows <= r1; o += kRows, w += kRows * row_bytes) {
-    size_t t = 0;
-    for (; t + kT <= T; t += kT)
-      tile<W, kRows, kT>(w, row_bytes, xq + t * in, xd + t * d_stride, in, blocks, y + t * out + o, out);
-    for (; t < T; ++t) tile<W, kRows, 1>(w, row_bytes, xq + t * in, xd + t * d_stride, in, blocks, y + t * out + o, out);
-  }
-  for (; o < r1; ++o, w += row_bytes)
-    for (size_t t = 0; t < T; ++t)
-      tile<W, 1, 1>(w, row_bytes, xq + t * in, xd + t * d_stride, in, blocks, y + t * out + o, out);
-}
-
-
 // Panels (quant_dot_vnni.h): kP panels x kT activation rows. Per block, each
 // activation row's integer dot products come from 8 vpdpbusd into two
 // accumulators (two short dependency chains), then one fp32 MulAdd per row.
@@ -310,13 +189,6 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma"))
 }
 }  // namespace
 
-void linear_rows(const int16_t* xq, const float* xd, size_t T, const Matrix& W, size_t r0, size_t r1, float* y) {
-  const auto* data = static_cast<const uint8_t*>(W.data);
-  const size_t in = size_t(W.cols), out = size_t(W.rows);
-  if (W.dtype == DType::Q8_0) return rows<Q8>(xq, xd, T, data, in, out, r0, r1, y);
-  return rows<Q4>(xq, xd, T, data, in, out, r0, r1, y);
-}
-
 void packed_rows(const int8_t* x8, const int32_t* corr, const float* xd, size_t T, const Matrix& W, size_t p0,
                  size_t p1, float* y) {
   const auto* data = static_cast<const uint8_t*>(W.packed);
@@ -327,7 +199,6 @@ void packed_rows(const int8_t* x8, const int32_t* corr, const float* xd, size_t 
 
 #else
 
-void linear_rows(const int16_t*, const float*, size_t, const Matrix&, size_t, size_t, float*) {}
 void packed_rows(const int8_t*, const int32_t*, const float*, size_t, const Matrix&, size_t, size_t, float*) {}
 
 #endif

@@ -212,8 +212,8 @@ TEST_P(SimdQuantLinear, MatchesReference) {
     }
 }
 
-// The AVX512-VNNI path (ops/quant_dot_vnni.h) and the plain AVX-512 one both
-// match the reference, where the CPU has VNNI (elsewhere this is the second).
+// Matrices not in panels take the Highway kernels whether or not the VNNI
+// path is enabled; both settings match the reference (the panels: below).
 TEST(QuantDotVnni, OnAndOffMatchTheReference) {
   const bool before = vnni::enabled();
   for (bool on : {true, false}) {
