@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <memory>
@@ -64,6 +65,7 @@ void ThreadPool::wake(std::condition_variable& cv) {
 
 ThreadPool::ThreadPool(int n_threads) {
   if (n_threads < 1) n_threads = physical_core_count();
+  remaining_ = std::make_unique<Remaining[]>(size_t(n_threads));
   workers_.reserve(size_t(n_threads - 1));
   for (int i = 1; i < n_threads; ++i) workers_.emplace_back([this, i] { worker_main(i); });
 }
@@ -75,10 +77,38 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::run_block(int index) const {
+void ThreadPool::run_block(int index) {
+  if (balanced_) return run_pieces(index);
   const int64_t P = size();
   const int64_t begin = n_ * index / P, end = n_ * (index + 1) / P;
   if (begin < end) call_(ctx_, begin, end);
+}
+
+namespace {
+constexpr uint64_t pack_range(uint64_t lo, uint64_t hi) { return lo << 32 | hi; }
+}  // namespace
+
+// The owner takes a quarter of what is left of its block at a time (long
+// runs first, small ones at the end, when the threads' progress is known);
+// a thread with nothing left of its own takes half of another's rest from
+// its back, so owner and helper stream from opposite ends.
+void ThreadPool::run_pieces(int index) {
+  const int P = size();
+  for (int k = 0; k < P; ++k) {
+    std::atomic<uint64_t>& r = remaining_[size_t((index + k) % P)].range;
+    const bool own = k == 0;
+    uint64_t cur = r.load(std::memory_order_relaxed);
+    for (;;) {
+      const uint64_t lo = cur >> 32, hi = cur & 0xffffffffu;
+      if (lo >= hi) break;
+      const uint64_t take = std::max<uint64_t>(1, (hi - lo) / (own ? 4 : 2));
+      const uint64_t begin = own ? lo : hi - take, end = own ? lo + take : hi;
+      const uint64_t next = own ? pack_range(end, hi) : pack_range(lo, begin);
+      if (!r.compare_exchange_weak(cur, next, std::memory_order_relaxed)) continue;  // cur reloaded
+      call_(ctx_, int64_t(begin), int64_t(end));
+      cur = r.load(std::memory_order_relaxed);
+    }
+  }
 }
 
 void ThreadPool::worker_main(int index) {
@@ -97,7 +127,7 @@ void ThreadPool::worker_main(int index) {
   }
 }
 
-void ThreadPool::run(int64_t n, Call call, void* ctx) {
+void ThreadPool::run(int64_t n, Call call, void* ctx, Split split) {
   if (n <= 0) return;
   // Serial when there is nothing to share, or when the pool is already busy
   // (another thread's call, or a nested call from inside a job).
@@ -108,6 +138,14 @@ void ThreadPool::run(int64_t n, Call call, void* ctx) {
   call_ = call;
   ctx_ = ctx;
   n_ = n;
+  // Ranges are packed in 32 bits each; a longer loop is split statically.
+  balanced_ = split == Split::Balanced && n < (int64_t(1) << 32);
+  if (balanced_) {
+    const int64_t P = size();
+    for (int64_t b = 0; b < P; ++b)
+      remaining_[size_t(b)].range.store(pack_range(uint64_t(n * b / P), uint64_t(n * (b + 1) / P)),
+                                        std::memory_order_relaxed);
+  }
   pending_.store(uint32_t(workers_.size()), std::memory_order_relaxed);
   generation_.fetch_add(1, std::memory_order_release);
   wake(workers_cv_);

@@ -1,9 +1,14 @@
 // A persistent pool of worker threads for data-parallel loops.
 //
 // The workers are created once and wait for work; parallel_for(n, fn) splits
-// [0, n) statically into one contiguous block per thread, runs the first block
-// on the calling thread and the others on the workers, and returns when every
-// block is done. A call allocates nothing.
+// [0, n) into one contiguous block per thread, runs the first block on the
+// calling thread and the others on the workers, and returns when every block
+// is done. A call allocates nothing.
+//
+// Split::Balanced is for memory-bound loops (decode's matrix-vector
+// products), where two threads streaming from memory rarely finish their
+// equal blocks together: each thread takes its block piece by piece, then
+// takes pieces from the far end of the blocks others have not finished.
 //
 // Worker threads block every asynchronous signal, so signals reach only the
 // program's own threads.
@@ -17,6 +22,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <type_traits>
@@ -24,6 +30,11 @@
 #include <vector>
 
 namespace aviary {
+
+// How parallel_for hands out [0, n): Static, fn(begin, end) once per
+// thread on block b of P, [n*b/P, n*(b+1)/P); Balanced, fn on smaller
+// disjoint contiguous pieces, several per thread, that cover [0, n) once.
+enum class Split { Static, Balanced };
 
 class ThreadPool {
  public:
@@ -37,21 +48,30 @@ class ThreadPool {
   // Threads that share a parallel_for: the workers plus the caller.
   int size() const { return int(workers_.size()) + 1; }
 
-  // Calls fn(begin, end) on disjoint contiguous blocks covering [0, n); block
-  // b of P is [n*b/P, n*(b+1)/P), and empty blocks are skipped.
+  // Calls fn(begin, end) on disjoint contiguous ranges covering [0, n), as
+  // `split` says; empty ranges are skipped.
   template <class Fn>
-  void parallel_for(int64_t n, Fn&& fn) {
+  void parallel_for(int64_t n, Fn&& fn, Split split = Split::Static) {
     using F = std::remove_reference_t<Fn>;
     run(n, [](void* ctx, int64_t begin, int64_t end) { (*static_cast<F*>(ctx))(begin, end); },
-        const_cast<void*>(static_cast<const void*>(&fn)));
+        const_cast<void*>(static_cast<const void*>(&fn)), split);
   }
 
  private:
   using Call = void (*)(void* ctx, int64_t begin, int64_t end);
 
-  void run(int64_t n, Call call, void* ctx);
+  // What is left of one thread's block in a balanced split: [lo, hi) packed
+  // as lo << 32 | hi, so that taking from either end is one compare-exchange.
+  struct alignas(64) Remaining {
+    std::atomic<uint64_t> range{0};
+  };
+
+  void run(int64_t n, Call call, void* ctx, Split split);
   void worker_main(int index);
-  void run_block(int index) const;
+  void run_block(int index);
+  // Balanced split: pieces of block `index` from its front, then of the
+  // others' from their back.
+  void run_pieces(int index);
   // Waits until `a` differs from `old`, sleeping on `cv` in the end; returns the new value.
   uint32_t wait_for_change(const std::atomic<uint32_t>& a, uint32_t old, std::condition_variable& cv);
   // Wakes the threads sleeping on `cv` after a change they wait for.
@@ -63,6 +83,8 @@ class ThreadPool {
   Call call_ = nullptr;
   void* ctx_ = nullptr;
   int64_t n_ = 0;
+  bool balanced_ = false;
+  std::unique_ptr<Remaining[]> remaining_;  // one per thread
   std::atomic<uint32_t> generation_{0};
   std::atomic<uint32_t> pending_{0};  // workers still running the current job
   std::atomic<bool> stop_{false};

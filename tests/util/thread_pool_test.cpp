@@ -1,9 +1,10 @@
 // The persistent thread pool: coverage of every index, static contiguous
-// blocks, the caller's participation, nesting, concurrent callers, no
+// blocks, balanced pieces, the caller's participation, nesting, concurrent callers, no
 // allocation per call, and the default pool's thread count.
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -57,6 +58,49 @@ TEST(ThreadPool, CoversEveryIndexOnceInStaticContiguousBlocks) {
       }
     }
   }
+}
+
+// Balanced: any number of pieces per thread, each contiguous and non-empty,
+// together covering every index exactly once; repeated, since which thread
+// takes which piece depends on timing. An uneven job (the first block slow)
+// makes the others take pieces of it.
+TEST(ThreadPool, BalancedSplitCoversEveryIndexOnceInContiguousPieces) {
+  for (int threads : {1, 2, 3, 4, 7}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {0, 1, 2, 3, 5, 7, 8, 64, 1000, 4099}) {
+      for (int round = 0; round < 20; ++round) {
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+        std::atomic<int> empty_pieces{0};
+        pool.parallel_for(
+            n,
+            [&](int64_t begin, int64_t end) {
+              if (begin >= end) empty_pieces.fetch_add(1);
+              for (int64_t i = begin; i < end; ++i) hits[size_t(i)].fetch_add(1);
+            },
+            Split::Balanced);
+        EXPECT_EQ(empty_pieces.load(), 0);
+        for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[size_t(i)].load(), 1) << threads << " " << n << " " << i;
+      }
+    }
+  }
+}
+
+TEST(ThreadPool, BalancedSplitHelpsASlowBlock) {
+  ThreadPool pool(2);
+  const int64_t n = 64;
+  std::vector<std::thread::id> owner(static_cast<size_t>(n));
+  pool.parallel_for(
+      n,
+      [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          owner[size_t(i)] = std::this_thread::get_id();
+          if (i < n / 2) std::this_thread::sleep_for(std::chrono::milliseconds(3));  // the caller's block is slow
+        }
+      },
+      Split::Balanced);
+  int64_t by_caller = 0;
+  for (const auto& id : owner) by_caller += id == std::this_thread::get_id();
+  EXPECT_LT(by_caller, n / 2) << "the worker took none of the slow block";
 }
 
 TEST(ThreadPool, CallerRunsTheFirstBlock) {
@@ -115,6 +159,7 @@ TEST(ThreadPool, ParallelForDoesNotAllocate) {
   g_allocs = 0;
   g_count_allocs = true;
   for (int round = 0; round < 100; ++round) pool.parallel_for(int64_t(v.size()), job);
+  for (int round = 0; round < 100; ++round) pool.parallel_for(int64_t(v.size()), job, Split::Balanced);
   g_count_allocs = false;
   EXPECT_EQ(g_allocs.load(), 0);
 }
