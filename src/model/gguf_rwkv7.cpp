@@ -55,11 +55,15 @@ class ViewBuilder {
     release(t);
   }
 
-  // A LoRA factor stored transposed: official [in, out] from GGUF [out, in].
+  // A LoRA factor stored transposed: official [in, out] from GGUF [out, in],
+  // as a transposed view of the file's data (the model multiplies it in the
+  // GGUF orientation: WeightReader::transposed_projection); a quantized one
+  // as an fp32 copy, viewed the same way.
   void lora(const std::string& official, const std::string& name, int64_t in, int64_t out) {
     const TensorView& t = need(name);
     if (t.shape != std::vector<int64_t>{out, in}) throw misshapen(t, {out, in});
-    own(official, {in, out}, gguf_rwkv7::transpose(to_f32(t), out, in));
+    if (!dtype_is_quantized(t.dtype)) return push(official, t.dtype, {in, out}, t.data, {1, in});
+    push(official, DType::F32, {in, out}, keep(to_f32(t)), {1, in});
     release(t);
   }
 
@@ -99,20 +103,28 @@ class ViewBuilder {
                                    std::string(dtype_name(t.dtype)) + "), expected " + shape_string(expected));
   }
 
-  void push(const std::string& name, DType dtype, std::vector<int64_t> shape, const uint8_t* data) {
+  // Strides default to the contiguous ones of `shape`.
+  void push(const std::string& name, DType dtype, std::vector<int64_t> shape, const uint8_t* data,
+            std::vector<int64_t> strides = {}) {
     TensorView v;
     v.name = name;
     v.dtype = dtype;
-    v.strides = contiguous_strides(shape);
+    v.strides = strides.empty() ? contiguous_strides(shape) : std::move(strides);
     v.shape = std::move(shape);
     v.data = data;
     out_.push_back(std::move(v));
   }
 
-  void own(const std::string& name, std::vector<int64_t> shape, std::vector<float> values) {
+  // Keeps `values` alive with the view; returns their bytes.
+  const uint8_t* keep(std::vector<float> values) {
     auto buffer = std::make_shared<std::vector<float>>(std::move(values));
-    push(name, DType::F32, std::move(shape), reinterpret_cast<const uint8_t*>(buffer->data()));
+    const auto* data = reinterpret_cast<const uint8_t*>(buffer->data());
     owned_.push_back(std::move(buffer));
+    return data;
+  }
+
+  void own(const std::string& name, std::vector<int64_t> shape, std::vector<float> values) {
+    push(name, DType::F32, std::move(shape), keep(std::move(values)));
   }
 
   const Checkpoint& g_;

@@ -20,7 +20,7 @@ constexpr float kDecayScale = 0.606531f; // exp(-0.5), as the official CPU path 
 struct TimeMix {
   std::vector<float> x_r, x_w, x_k, x_v, x_a, x_g;  // token-shift mixes [C]
   std::vector<float> w0, a0, v0, k_k, k_a, r_k;     // [C] (r_k is [H, N], flat)
-  ops::Matrix w1, w2, a1, a2, v1, v2, g1, g2;       // LoRA factors, stored [in, out]
+  ops::Matrix w1, w2, a1, a2, v1, v2, g1, g2;       // LoRA factors, [out, in] as ops::linear takes them
   ops::Matrix receptance, key, value, output;       // [C, C], stored [out, in]
   Norm ln_x;
   bool value_residual = false;  // layers >= 1 mix in the first layer's values
@@ -82,8 +82,8 @@ void Rwkv7::load() {
     // LoRA ranks may differ per layer in released models: take each from its tensor.
     auto lora = [&](const std::string& n, ops::Matrix& down, ops::Matrix& up) {
       const int64_t rank = squeeze_leading(r.require(a + n + "1").shape).back();
-      down = r.matrix(a + n + "1", C, rank);
-      up = r.matrix(a + n + "2", rank, C);
+      down = r.transposed_projection(a + n + "1", C, rank);
+      up = r.transposed_projection(a + n + "2", rank, C);
     };
     lora("w", t.w1, t.w2);
     lora("a", t.a1, t.a2);
@@ -120,18 +120,18 @@ struct LoraIo {
 
 void run_loras(const TimeMix& p, int64_t T, const LoraIo& io, float* tmp) {
   float* tw = tmp;
-  float* ta = tw + T * p.w1.cols;
-  float* tg = ta + T * p.a1.cols;
-  float* tv = tg + T * p.g1.cols;
+  float* ta = tw + T * p.w1.rows;
+  float* tg = ta + T * p.a1.rows;
+  float* tv = tg + T * p.g1.rows;
   const size_t n = p.value_residual ? 4 : 3;
-  const ops::InOutJob downs[] = {{io.xw, T, &p.w1, tw}, {io.xa, T, &p.a1, ta}, {io.xg, T, &p.g1, tg},
-                                 {io.xv, T, &p.v1, tv}};
-  ops::linear_in_out_many(std::span(downs, n));
-  ops::tanh_inplace(tw, T * p.w1.cols);
-  ops::sigmoid_inplace(tg, T * p.g1.cols);
-  const ops::InOutJob ups[] = {{tw, T, &p.w2, io.w}, {ta, T, &p.a2, io.a}, {tg, T, &p.g2, io.g},
-                               {tv, T, &p.v2, io.vmix}};
-  ops::linear_in_out_many(std::span(ups, n));
+  const ops::LinearJob downs[] = {{io.xw, T, &p.w1, tw}, {io.xa, T, &p.a1, ta}, {io.xg, T, &p.g1, tg},
+                                  {io.xv, T, &p.v1, tv}};
+  ops::linear_many(std::span(downs, n));
+  ops::tanh_inplace(tw, T * p.w1.rows);
+  ops::sigmoid_inplace(tg, T * p.g1.rows);
+  const ops::LinearJob ups[] = {{tw, T, &p.w2, io.w}, {ta, T, &p.a2, io.a}, {tg, T, &p.g2, io.g},
+                                {tv, T, &p.v2, io.vmix}};
+  ops::linear_many(std::span(ups, n));
 }
 
 void Rwkv7::time_mix(int64_t li, std::span<const Segment> segments, Workspace& ws) const {
@@ -158,7 +158,7 @@ void Rwkv7::time_mix(int64_t li, std::span<const Segment> segments, Workspace& w
 
   float *r = ws.get(kR, TC), *w = ws.get(kW, TC), *k = ws.get(kK, TC), *v = ws.get(kV, TC),
         *a = ws.get(kA, TC), *g = ws.get(kG, TC), *kk = ws.get(kKK, TC);
-  const int64_t ranks = p.w1.cols + p.a1.cols + p.g1.cols + (p.value_residual ? p.v1.cols : 0);
+  const int64_t ranks = p.w1.rows + p.a1.rows + p.g1.rows + (p.value_residual ? p.v1.rows : 0);
   ops::linear(xr, T, p.receptance, r);
   ops::linear(xk, T, p.key, k);
   ops::linear(xv, T, p.value, v);

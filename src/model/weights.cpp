@@ -49,15 +49,32 @@ ops::Matrix WeightReader::matrix(const std::string& name, int64_t rows, int64_t 
   return ops::Matrix{contiguous_data(t), t.dtype, rows, cols};
 }
 
-ops::Matrix WeightReader::projection(const std::string& name, int64_t rows, int64_t cols) {
-  ops::Matrix m = matrix(name, rows, cols);
+void WeightReader::pack(ops::Matrix& m) {
   const size_t bytes = ops::linear_pack_bytes(m);
-  if (bytes == 0) return m;
+  if (bytes == 0) return;
   auto& buf = owned_.emplace_back(bytes);
   ops::linear_pack(m, buf.data());
   m.packed = buf.data();
   // MappedFile::release ignores a range outside the mapping (a materialised copy).
-  if (ckpt_.file()) ckpt_.file()->release(m.data, size_t(rows) * m.row_bytes());
+  if (ckpt_.file()) ckpt_.file()->release(m.data, size_t(m.rows) * m.row_bytes());
+}
+
+ops::Matrix WeightReader::projection(const std::string& name, int64_t rows, int64_t cols) {
+  ops::Matrix m = matrix(name, rows, cols);
+  pack(m);
+  return m;
+}
+
+ops::Matrix WeightReader::transposed_projection(const std::string& name, int64_t in, int64_t out) {
+  const TensorView& t = require(name);
+  check_shape(t, {in, out});
+  // The last two dimensions swapped (check_shape allows leading 1s).
+  TensorView transposed = t;
+  const size_t n = t.shape.size();
+  transposed.shape = {out, in};
+  transposed.strides = {t.strides[n - 1], n >= 2 ? t.strides[n - 2] : 0};  // a [out] vector when in == 1
+  ops::Matrix m{contiguous_data(transposed), t.dtype, out, in};
+  pack(m);
   return m;
 }
 

@@ -34,6 +34,12 @@ class WeightReader {
   // released, so resident memory does not grow.
   ops::Matrix projection(const std::string& name, int64_t rows, int64_t cols);
 
+  // A matrix stored [in, out] (as the official files keep the RWKV-7 LoRA
+  // factors) for ops::linear, which takes [out, in]: the file's data in
+  // place when it holds the transpose (a GGUF view), else a transposed copy;
+  // then re-laid and released as projection() does.
+  ops::Matrix transposed_projection(const std::string& name, int64_t in, int64_t out);
+
   // The `count` [rows, cols] matrices of a [count, rows, cols] tensor.
   std::vector<ops::Matrix> matrices(const std::string& name, int64_t count, int64_t rows, int64_t cols);
 
@@ -47,6 +53,8 @@ class WeightReader {
  private:
   void check_shape(const TensorView& t, const std::vector<int64_t>& shape) const;
   const uint8_t* contiguous_data(const TensorView& t);
+  // Adds the re-laid copy (ops::linear_pack) where the kernels have one.
+  void pack(ops::Matrix& m);
   const Checkpoint& ckpt_;
   std::deque<PageBuffer> owned_;
 };

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ops/float_panels.h"
+#include "ops/split.h"
 #include "ops/load-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -79,6 +80,12 @@ void PanelRowsT(const float* x, size_t T, const TW* W, size_t in, size_t out, si
   if (T == 1) {  // several panels at once: independent accumulators hide the MulAdd latency
     for (; p + kDecodePanels <= p1; p += kDecodePanels)
       PanelTile<kDecodePanels, 1>(W + p * stride, stride, x, in, y + p * float_panels::kRows, out, valid(p));
+    // Leftover pairs too (the small LoRA factors have 1-4 panels): two
+    // streams and twice the accumulators of a lone panel.
+    if constexpr (kDecodePanels > 2) {
+      for (; p + 2 <= p1; p += 2)
+        PanelTile<2, 1>(W + p * stride, stride, x, in, y + p * float_panels::kRows, out, valid(p));
+    }
     for (; p < p1; ++p) PanelTile<1, 1>(W + p * stride, stride, x, in, y + p * float_panels::kRows, out, valid(p));
     return;
   }
@@ -250,9 +257,50 @@ void linear(const float* x, int64_t T, const Matrix& W, float* y) {
   const auto kernel = &HWY_DYNAMIC_DISPATCH(PanelRows);
   const int64_t panels = int64_t(panel_count(W));
   if (W.rows * W.cols * T < kParallelMacs) return kernel(x, size_t(T), W, 0, size_t(panels), y);
-  default_pool().parallel_for(panels, [&](int64_t begin, int64_t end) {
-    kernel(x, size_t(T), W, size_t(begin), size_t(end), y);
-  });
+  default_pool().parallel_for(
+      panels, [&](int64_t begin, int64_t end) { kernel(x, size_t(T), W, size_t(begin), size_t(end), y); },
+      split_for(T));
+}
+
+namespace {
+// Prefill rows per unit of linear_many: enough to amortise interleaving a
+// tile, few enough that two threads share even a one-panel job.
+constexpr int64_t kManyRows = 64;
+// Decode panels per unit: a piece of a few panels runs the decode tile
+// (several streams, more accumulators); a lone panel waits on memory.
+constexpr int64_t kManyDecodePanels = 4;
+}  // namespace
+
+void linear_many(std::span<const LinearJob> jobs) {
+  // Units in job order, then row block, then group of panels; a unit costs
+  // its multiply-adds (a last, partial group as a whole one). Each call takes
+  // the units whose first multiply-add falls in its range of the total.
+  auto group_of = [](const LinearJob& j) { return j.T == 1 ? kManyDecodePanels : 1; };
+  auto groups_of = [&](const LinearJob& j) { return (int64_t(panel_count(*j.W)) + group_of(j) - 1) / group_of(j); };
+  int64_t total = 0;
+  bool decode = true;
+  for (const LinearJob& j : jobs) {
+    total += j.T * groups_of(j) * group_of(j) * j.W->cols;
+    decode = decode && j.T == 1;
+  }
+  const auto kernel = &HWY_DYNAMIC_DISPATCH(PanelRows);
+  auto run = [&](int64_t begin, int64_t end) {
+    int64_t base = 0;
+    for (const LinearJob& j : jobs) {
+      const int64_t in = j.W->cols, out = j.W->rows, panels = int64_t(panel_count(*j.W));
+      const int64_t g = group_of(j), groups = groups_of(j);
+      for (int64_t t0 = 0; t0 < j.T; t0 += kManyRows) {
+        const int64_t rows = std::min(kManyRows, j.T - t0), unit = rows * in * g;
+        // Groups with base + index * unit in [begin, end).
+        auto first_at = [&](int64_t at) { return std::clamp((at - base + unit - 1) / unit, int64_t(0), groups); };
+        const int64_t p0 = first_at(begin) * g, p1 = std::min(first_at(end) * g, panels);
+        if (p0 < p1) kernel(j.x + t0 * in, size_t(rows), *j.W, size_t(p0), size_t(p1), j.y + t0 * out);
+        base += groups * unit;
+      }
+    }
+  };
+  if (total * int64_t(kRows) < kParallelMacs) return run(0, total);
+  default_pool().parallel_for(total, run, decode ? Split::Balanced : Split::Static);
 }
 
 void sparse_linear(const float* h, const Matrix& W, float* y) {
@@ -277,9 +325,9 @@ void sparse_linear(const float* h, const Matrix& W, float* y) {
   const uint32_t* ip = idx.data();
   const float* vp = val.data();
   if (int64_t(nnz) * W.rows < kParallelMacs) return kernel(ip, vp, nnz, W, 0, size_t(panels), y);
-  default_pool().parallel_for(panels, [&](int64_t begin, int64_t end) {
-    kernel(ip, vp, nnz, W, size_t(begin), size_t(end), y);
-  });
+  default_pool().parallel_for(
+      panels, [&](int64_t begin, int64_t end) { kernel(ip, vp, nnz, W, size_t(begin), size_t(end), y); },
+      Split::Balanced);
 }
 
 }  // namespace aviary::ops::float_panels

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "ops/matrix.h"
 
@@ -31,6 +32,12 @@ void pack(const Matrix& W, uint8_t* dst);
 
 // y = x W^T from W.packed (x: [T, W.cols], y: [T, W.rows]), on the default pool.
 void linear(const float* x, int64_t T, const Matrix& W, float* y);
+
+// Several linear() products in one hand-out to the pool (every W packed):
+// for the small RWKV-7 LoRA factors, each too small to share out alone.
+// Work is split by cost (panels x columns x rows), not by job, so threads
+// finish together; every output equals linear()'s bit for bit.
+void linear_many(std::span<const LinearJob> jobs);
 
 // y = W h from W.packed skipping the zeros of h (h: [W.cols], y: [W.rows]):
 // each output is PanelTile's sum minus its zero terms, so it equals

@@ -279,6 +279,7 @@ HWY_AFTER_NAMESPACE();
 #include "ops/quant_dot_vnni.h"
 #include "ops/reference.h"
 #include "ops/simd.h"
+#include "ops/split.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 
@@ -321,9 +322,9 @@ void linear_panels(const int16_t* q, const float* d, int64_t T, const Matrix& W,
   });
   const int64_t panels = (W.rows + int64_t(vnni::kPanelRows) - 1) / int64_t(vnni::kPanelRows);
   if (W.rows * in * T < kParallelMacs) return vnni::packed_rows(x, c, d, size_t(T), W, 0, size_t(panels), y);
-  default_pool().parallel_for(panels, [&](int64_t begin, int64_t end) {
-    vnni::packed_rows(x, c, d, size_t(T), W, size_t(begin), size_t(end), y);
-  });
+  default_pool().parallel_for(
+      panels, [&](int64_t begin, int64_t end) { vnni::packed_rows(x, c, d, size_t(T), W, size_t(begin), size_t(end), y); },
+      split_for(T));
 }
 
 // Q8_0 / Q4_0 weights: the activations quantized once (ops/quant_dot.h), then
@@ -344,9 +345,12 @@ void linear_q8(const float* x, int64_t T, const Matrix& W, float* y) {
   if (W.packed && vnni::enabled()) return linear_panels(q, d, T, W, y);
   const auto kernel = &HWY_DYNAMIC_DISPATCH(IntLinearRows);
   if (rows * in * T < kParallelMacs) return kernel(q, d, size_t(T), W, 0, size_t(rows), y);
-  default_pool().parallel_for((rows + kRowGrain - 1) / kRowGrain, [&](int64_t begin, int64_t end) {
-    kernel(q, d, size_t(T), W, size_t(begin * kRowGrain), size_t(std::min(end * kRowGrain, rows)), y);
-  });
+  default_pool().parallel_for(
+      (rows + kRowGrain - 1) / kRowGrain,
+      [&](int64_t begin, int64_t end) {
+        kernel(q, d, size_t(T), W, size_t(begin * kRowGrain), size_t(std::min(end * kRowGrain, rows)), y);
+      },
+      split_for(T));
 }
 }  // namespace
 
@@ -363,9 +367,25 @@ void linear(const float* x, int64_t T, const Matrix& W, float* y) {
   const auto kernel = &HWY_DYNAMIC_DISPATCH(LinearRows);
   const int64_t rows = W.rows;
   if (rows * W.cols * T < kParallelMacs) return kernel(x, size_t(T), W, 0, size_t(rows), y);
-  default_pool().parallel_for((rows + kRowGrain - 1) / kRowGrain, [&](int64_t begin, int64_t end) {
-    kernel(x, size_t(T), W, size_t(begin * kRowGrain), size_t(std::min(end * kRowGrain, rows)), y);
-  });
+  default_pool().parallel_for(
+      (rows + kRowGrain - 1) / kRowGrain,
+      [&](int64_t begin, int64_t end) {
+        kernel(x, size_t(T), W, size_t(begin * kRowGrain), size_t(std::min(end * kRowGrain, rows)), y);
+      },
+      split_for(T));
+}
+
+void linear_many(std::span<const LinearJob> jobs) {
+  bool panels = !detail::use_reference() && float_panels::runs();
+  for (const LinearJob& j : jobs) {
+    check_whole_blocks(j.W->dtype, j.W->cols, "linear: weight row");
+    panels = panels && j.W->packed && !dtype_is_quantized(j.W->dtype) && j.T > 0;
+  }
+  if (!panels) {
+    for (const LinearJob& j : jobs) linear(j.x, j.T, *j.W, j.y);
+    return;
+  }
+  float_panels::linear_many(jobs);
 }
 
 namespace {
@@ -400,55 +420,6 @@ void linear_in_out(const float* x, int64_t T, const Matrix& W, float* y) {
   if (cols * W.rows * T < kParallelMacs) return kernel(x, size_t(T), W, 0, size_t(cols), y);
   default_pool().parallel_for((cols + kColGrain - 1) / kColGrain, [&](int64_t begin, int64_t end) {
     kernel(x, size_t(T), W, size_t(begin * kColGrain), size_t(std::min(end * kColGrain, cols)), y);
-  });
-}
-
-void linear_in_out_many(std::span<const InOutJob> jobs) {
-  int64_t macs = 0, units = 0;
-  for (const InOutJob& j : jobs) {
-    check_not_quantized(j.W->dtype, "linear_in_out");
-    macs += j.T * j.W->rows * j.W->cols;
-    units += (j.W->cols + kColGrain - 1) / kColGrain;
-  }
-  if (detail::use_reference() || macs < kParallelMacs || units < 2) {
-    for (const InOutJob& j : jobs) linear_in_out(j.x, j.T, *j.W, j.y);
-    return;
-  }
-  const auto kernel = &HWY_DYNAMIC_DISPATCH(LinearInOutCols);
-  // Prefill (every job many rows): units of kRowGrain activation rows, all
-  // columns; a few narrow LoRA outputs (32-128 columns) would leave threads
-  // idle. Either split gives each output the same sums.
-  bool tall = true;
-  int64_t row_units = 0;
-  for (const InOutJob& j : jobs) {
-    tall = tall && j.T >= 4 * kRowGrain;
-    row_units += (j.T + kRowGrain - 1) / kRowGrain;
-  }
-  if (tall) {
-    default_pool().parallel_for(row_units, [&](int64_t begin, int64_t end) {
-      int64_t first = 0;  // the first unit of job j
-      for (const InOutJob& j : jobs) {
-        const int64_t n = (j.T + kRowGrain - 1) / kRowGrain;
-        const int64_t b = std::max(begin, first) - first, e = std::min(end, first + n) - first;
-        if (b < e) {
-          const int64_t t0 = b * kRowGrain, t1 = std::min(e * kRowGrain, j.T);
-          kernel(j.x + t0 * j.W->rows, size_t(t1 - t0), *j.W, 0, size_t(j.W->cols), j.y + t0 * j.W->cols);
-        }
-        first += n;
-      }
-    });
-    return;
-  }
-  // Unit u: column block u of the jobs' column blocks laid end to end.
-  default_pool().parallel_for(units, [&](int64_t begin, int64_t end) {
-    int64_t first = 0;  // the first unit of job j
-    for (const InOutJob& j : jobs) {
-      const int64_t cols = j.W->cols, n = (cols + kColGrain - 1) / kColGrain;
-      const int64_t b = std::max(begin, first) - first, e = std::min(end, first + n) - first;
-      if (b < e && j.T > 0)
-        kernel(j.x, size_t(j.T), *j.W, size_t(b * kColGrain), size_t(std::min(e * kColGrain, cols)), j.y);
-      first += n;
-    }
   });
 }
 

@@ -32,21 +32,16 @@ void linear(const float* x, int64_t T, const Matrix& W, float* y);
 size_t linear_pack_bytes(const Matrix& W);
 void linear_pack(const Matrix& W, uint8_t* dst);
 
+// Several independent linear() products (LinearJob, ops/matrix.h) in one
+// hand-out to the thread pool when every W is in float panels, else one after
+// another: for the small LoRA factors, each too small to share out alone.
+// Every output equals what linear() gives for its job.
+void linear_many(std::span<const LinearJob> jobs);
+
 // y[t, o] = sum_i x[t, i] * W[i, o]   (W stored [in, out], as the RWKV-7 LoRA factors are)
 // x: [T, W.rows], y: [T, W.cols]. f32, f16 or bf16 only: a block-quantized W
 // throws aviary::Error.
 void linear_in_out(const float* x, int64_t T, const Matrix& W, float* y);
-
-// Several independent linear_in_out products in one hand-out to the thread
-// pool: for the small LoRA factors of decode, each too small to share out
-// alone. Every output equals what linear_in_out gives for its job.
-struct InOutJob {
-  const float* x;
-  int64_t T;
-  const Matrix* W;
-  float* y;
-};
-void linear_in_out_many(std::span<const InOutJob> jobs);
 
 // Dot product of two fp32 vectors.
 float dot(const float* a, const float* b, int64_t n);

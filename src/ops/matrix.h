@@ -26,6 +26,15 @@ struct Matrix {
   const uint8_t* row_ptr(int64_t r) const { return static_cast<const uint8_t*>(data) + size_t(r) * row_bytes(); }
 };
 
+// One product y = x W^T of ops::linear (x: [T, W->cols], y: [T, W->rows]),
+// for the calls that hand several out to the thread pool at once.
+struct LinearJob {
+  const float* x;
+  int64_t T;
+  const Matrix* W;
+  float* y;
+};
+
 // Converts `n` contiguous elements of type `t` to fp32 (for block types n is
 // a whole number of blocks, else aviary::Error).
 void convert_to_f32(const void* src, DType t, int64_t n, float* dst);

@@ -15,6 +15,7 @@
 #include "model/gguf_rwkv7_tensors.h"
 #include "model/gguf_rwkv7_vocab.h"
 #include "model/rwkv7.h"
+#include "model/weights.h"
 #include "text/world_tokenizer.h"
 #include "util/error.h"
 #include "util/file_util.h"
@@ -101,6 +102,41 @@ TEST_P(GgufRwkv7, HalfPrecisionMatricesAreTheRoundedOriginals) {
     for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(f16_to_f32(f32_to_f16(a[i])), b[i]) << name << " " << i;
   }
   EXPECT_EQ(view.get("blocks.1.att.w1").dtype, DType::F32);  // LoRA stays f32
+}
+
+// The LoRA factors: GGUF keeps them [out, in], the orientation ops::linear
+// takes, so the view shows the official [in, out] as a transposed view of the
+// file (no copy), and WeightReader::transposed_projection uses the file's
+// bytes in place; from the official file it makes a transposed copy. Both
+// give the same [out, in] matrix.
+TEST_P(GgufRwkv7, LoraFactorsAreUsedInPlaceFromTheFile) {
+  const Checkpoint orig = original();
+  write_rwkv7_gguf(orig, gguf_path(), DType::F32, {});
+  const Checkpoint gguf = Checkpoint::open(gguf_path());
+  const Checkpoint view = official_rwkv7_view(gguf);
+  for (auto [layer, lora] : {std::pair{1, "w1"}, {1, "a2"}, {1, "v1"}, {0, "g2"}}) {
+    const std::string name = "blocks." + std::to_string(layer) + ".att." + lora;
+    const TensorView& o = orig.get(name);
+    const TensorView& v = view.get(name);
+    ASSERT_EQ(v.shape, o.shape) << name;
+    const int64_t in = o.shape[0], out = o.shape[1];
+    EXPECT_EQ(v.strides, (std::vector<int64_t>{1, in})) << name;
+    EXPECT_EQ(v.data, gguf.get(gguf_rwkv7::blk(layer, std::string("time_mix_") + lora)).data) << name;
+    WeightReader from_view(view), from_orig(orig);
+    const ops::Matrix a = from_view.transposed_projection(name, in, out);
+    const ops::Matrix b = from_orig.transposed_projection(name, in, out);
+    EXPECT_EQ(a.data, v.data) << name << ": used in place";
+    EXPECT_NE(b.data, o.data) << name << ": a transposed copy";
+    ASSERT_EQ(a.rows, out);
+    ASSERT_EQ(a.cols, in);
+    std::vector<float> ra(static_cast<size_t>(in)), rb(static_cast<size_t>(in));
+    for (int64_t r = 0; r < out; ++r) {
+      ops::convert_to_f32(a.row_ptr(r), a.dtype, in, ra.data());
+      ops::convert_to_f32(b.row_ptr(r), b.dtype, in, rb.data());
+      for (int64_t i = 0; i < in; ++i) ASSERT_EQ(ra[size_t(i)], o.at(i * out + r)) << name << " " << r << "," << i;
+      ASSERT_EQ(ra, rb) << name << " row " << r;
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(V7, GgufRwkv7, ::testing::ValuesIn(v7_cases()));

@@ -99,49 +99,57 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values(1, 7, 16, 33, 130),
                        ::testing::Values(1, 2, 5)));
 
-struct InOutShape { int64_t in, out, T; DType t; };
+struct ManyShape { int64_t out, in, T; DType t; };
 
-// Several products in one hand-out give, bit for bit, what each gives alone,
-// for any thread count (the LoRA factors of a decode step take this path;
-// prefill's, every job 64 rows or more, split by rows).
-void expect_many_equals_alone(std::span<const InOutShape> shapes) {
+// Several products in one hand-out (linear_many) give, bit for bit, what each
+// gives alone, for any thread count: the LoRA factors of decode (T = 1) and
+// of prefill (rows in blocks of 64, so T = 70 and 131 split inside a job),
+// from float panels where this CPU packs them, and from matrices as stored.
+void expect_many_equals_alone(std::span<const ManyShape> shapes, bool pack) {
   const int before = default_thread_count();
-  using Job = InOutShape;
   std::vector<Weights> w;
+  std::vector<std::vector<uint8_t>> panels;
   std::vector<Matrix> m;
   std::vector<std::vector<float>> x;
-  for (size_t i = 0; i < std::size(shapes); ++i) {
-    const Job& j = shapes[i];
-    w.push_back(make_weights(j.in * j.out, j.t, uint32_t(i + 1)));
-    x.push_back(random_vector(j.T * j.in, uint32_t(i + 100)));
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const ManyShape& s = shapes[i];
+    w.push_back(make_weights(s.out * s.in, s.t, uint32_t(i + 1)));
+    x.push_back(random_vector(s.T * s.in, uint32_t(i + 100)));
   }
-  for (size_t i = 0; i < std::size(shapes); ++i) m.push_back(Matrix{w[i].bytes.data(), shapes[i].t, shapes[i].in, shapes[i].out});
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    m.push_back(Matrix{w[i].bytes.data(), shapes[i].t, shapes[i].out, shapes[i].in});
+    if (!pack || linear_pack_bytes(m.back()) == 0) continue;
+    panels.emplace_back(linear_pack_bytes(m.back()));
+    linear_pack(m.back(), panels.back().data());
+    m.back().packed = panels.back().data();
+  }
   for (int threads : {1, 2, 3}) {
     set_default_thread_count(threads);
     std::vector<std::vector<float>> alone, together;
-    std::vector<InOutJob> jobs;
-    for (size_t i = 0; i < std::size(shapes); ++i) {
+    std::vector<LinearJob> jobs;
+    for (size_t i = 0; i < shapes.size(); ++i) {
       alone.emplace_back(size_t(shapes[i].T * shapes[i].out));
       together.emplace_back(size_t(shapes[i].T * shapes[i].out), -1.f);
-      linear_in_out(x[i].data(), shapes[i].T, m[i], alone.back().data());
+      linear(x[i].data(), shapes[i].T, m[i], alone.back().data());
     }
-    for (size_t i = 0; i < std::size(shapes); ++i) jobs.push_back({x[i].data(), shapes[i].T, &m[i], together[i].data()});
-    linear_in_out_many(jobs);
-    for (size_t i = 0; i < std::size(shapes); ++i) EXPECT_EQ(together[i], alone[i]) << "job " << i << ", " << threads << " threads";
+    for (size_t i = 0; i < shapes.size(); ++i) jobs.push_back({x[i].data(), shapes[i].T, &m[i], together[i].data()});
+    linear_many(jobs);
+    for (size_t i = 0; i < shapes.size(); ++i)
+      EXPECT_EQ(together[i], alone[i]) << "job " << i << ", " << threads << " threads";
   }
   set_default_thread_count(before);
 }
 
-TEST(LinearInOutMany, EqualsTheProductsOneByOne) {
-  const InOutShape shapes[] = {{768, 64, 1, DType::F32}, {768, 128, 1, DType::F32}, {64, 768, 1, DType::F16},
-                               {33, 200, 3, DType::BF16}, {768, 32, 5, DType::F32}};
-  expect_many_equals_alone(shapes);
+TEST(LinearMany, DecodeJobsEqualTheProductsOneByOne) {
+  const ManyShape shapes[] = {{64, 768, 1, DType::F32}, {128, 768, 1, DType::F32}, {768, 64, 1, DType::F16},
+                              {200, 33, 1, DType::BF16}, {32, 768, 1, DType::F32}, {5, 3, 1, DType::F32}};
+  for (bool pack : {true, false}) expect_many_equals_alone(shapes, pack);
 }
 
-TEST(LinearInOutMany, PrefillJobsSplitByRowsEqualTheProductsOneByOne) {
-  const InOutShape shapes[] = {{256, 64, 70, DType::F32}, {256, 32, 100, DType::F32}, {64, 256, 64, DType::F16},
-                               {33, 130, 131, DType::BF16}};
-  expect_many_equals_alone(shapes);
+TEST(LinearMany, PrefillJobsEqualTheProductsOneByOne) {
+  const ManyShape shapes[] = {{64, 256, 70, DType::F32}, {32, 256, 100, DType::F32}, {256, 64, 64, DType::F16},
+                              {130, 33, 131, DType::BF16}, {17, 9, 3, DType::F32}};
+  for (bool pack : {true, false}) expect_many_equals_alone(shapes, pack);
 }
 
 TEST(Dot, MatchesReferenceForAllLengthsUpTo70) {
