@@ -5,6 +5,7 @@
 #include "hwy/highway.h"
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "ops/float_panels.h"
@@ -72,6 +73,35 @@ HWY_INLINE void PanelTile(const TW* HWY_RESTRICT w, size_t panel_stride, const f
         StoreRows(d, acc[p][c][v], p * float_panels::kRows + v * L, valid, y + c * y_stride);
 }
 
+// dst[i * kC + c] = x[c * in + i]: kC activation rows, `in` apart, interleaved
+// for a prefill tile. Four rows at a time go through 4x4 transposes (a
+// scalar copy cost as much as the products of a matrix of a few panels,
+// such as a LoRA factor).
+template <size_t kC>
+HWY_INLINE void Interleave(const float* HWY_RESTRICT x, size_t in, float* HWY_RESTRICT dst) {
+  size_t i = 0;
+#if HWY_TARGET != HWY_SCALAR
+  if constexpr (kC % 4 == 0) {
+    const hn::FixedTag<float, 4> d4;
+    for (; i + 4 <= in; i += 4)
+      for (size_t g = 0; g < kC; g += 4) {
+        const float* src = x + g * in + i;
+        const auto r0 = hn::LoadU(d4, src), r1 = hn::LoadU(d4, src + in), r2 = hn::LoadU(d4, src + 2 * in),
+                   r3 = hn::LoadU(d4, src + 3 * in);
+        const auto t0 = hn::InterleaveLower(d4, r0, r1), t1 = hn::InterleaveLower(d4, r2, r3);
+        const auto t2 = hn::InterleaveUpper(d4, r0, r1), t3 = hn::InterleaveUpper(d4, r2, r3);
+        float* out = dst + i * kC + g;
+        hn::StoreU(hn::ConcatLowerLower(d4, t1, t0), d4, out);
+        hn::StoreU(hn::ConcatUpperUpper(d4, t1, t0), d4, out + kC);
+        hn::StoreU(hn::ConcatLowerLower(d4, t3, t2), d4, out + 2 * kC);
+        hn::StoreU(hn::ConcatUpperUpper(d4, t3, t2), d4, out + 3 * kC);
+      }
+  }
+#endif
+  for (; i < in; ++i)
+    for (size_t c = 0; c < kC; ++c) dst[i * kC + c] = x[c * in + i];
+}
+
 template <typename TW>
 void PanelRowsT(const float* x, size_t T, const TW* W, size_t in, size_t out, size_t p0, size_t p1, float* y) {
   const size_t stride = in * float_panels::kRows;
@@ -102,20 +132,17 @@ void PanelRowsT(const float* x, size_t T, const TW* W, size_t in, size_t out, si
     // (as the loop below takes them), each interleaved.
     size_t t = t0;
     float* dst_tile = xt.data();
-    auto interleave = [&](size_t rows) {
-      for (size_t c = 0; c < rows; ++c) {
-        const float* src = x + (t + c) * in;
-        for (size_t i = 0; i < in; ++i) dst_tile[i * rows + c] = src[i];
-      }
+    auto interleave = [&](auto rows) HWY_ATTR {
+      Interleave<decltype(rows)::value>(x + t * in, in, dst_tile);
       t += rows;
       dst_tile += rows * in;
     };
-    for (size_t j = 0; j < tiles; ++j) interleave(kPrefillT);
+    for (size_t j = 0; j < tiles; ++j) interleave(std::integral_constant<size_t, kPrefillT>());
     if constexpr (kPrefillT > 4) {
-      while (t + 4 <= t1) interleave(4);
+      while (t + 4 <= t1) interleave(std::integral_constant<size_t, 4>());
     }
-    while (t + 2 <= t1) interleave(2);
-    while (t < t1) interleave(1);
+    while (t + 2 <= t1) interleave(std::integral_constant<size_t, 2>());
+    while (t < t1) interleave(std::integral_constant<size_t, 1>());
     for (p = p0; p < p1; ++p) {
       const TW* w = W + p * stride;
       float* yp = y + p * float_panels::kRows;
@@ -275,7 +302,11 @@ void linear_many(std::span<const LinearJob> jobs) {
   // Units in job order, then row block, then group of panels; a unit costs
   // its multiply-adds (a last, partial group as a whole one). Each call takes
   // the units whose first multiply-add falls in its range of the total.
-  auto group_of = [](const LinearJob& j) { return j.T == 1 ? kManyDecodePanels : 1; };
+  // Prefill units take all of a job's panels: a kernel call lays out its
+  // activation rows once for every panel it is given.
+  auto group_of = [](const LinearJob& j) {
+    return j.T == 1 ? kManyDecodePanels : std::max<int64_t>(1, int64_t(panel_count(*j.W)));
+  };
   auto groups_of = [&](const LinearJob& j) { return (int64_t(panel_count(*j.W)) + group_of(j) - 1) / group_of(j); };
   int64_t total = 0;
   bool decode = true;
