@@ -290,9 +290,10 @@ void linear(const float* x, int64_t T, const Matrix& W, float* y) {
 }
 
 namespace {
-// Prefill rows per unit of linear_many: enough to amortise interleaving a
-// tile, few enough that two threads share even a one-panel job.
-constexpr int64_t kManyRows = 64;
+// Prefill rows per unit of linear_many: up to 64 (enough to amortise
+// interleaving a tile), fewer for short prompts, so that a few jobs of
+// unequal size still split into enough units to share out evenly.
+int64_t many_rows(int64_t T) { return std::clamp<int64_t>((T + 3) / 4, 16, 64); }
 // Decode panels per unit: a piece of a few panels runs the decode tile
 // (several streams, more accumulators); a lone panel waits on memory.
 constexpr int64_t kManyDecodePanels = 4;
@@ -320,8 +321,9 @@ void linear_many(std::span<const LinearJob> jobs) {
     for (const LinearJob& j : jobs) {
       const int64_t in = j.W->cols, out = j.W->rows, panels = int64_t(panel_count(*j.W));
       const int64_t g = group_of(j), groups = groups_of(j);
-      for (int64_t t0 = 0; t0 < j.T; t0 += kManyRows) {
-        const int64_t rows = std::min(kManyRows, j.T - t0), unit = rows * in * g;
+      const int64_t block = many_rows(j.T);
+      for (int64_t t0 = 0; t0 < j.T; t0 += block) {
+        const int64_t rows = std::min(block, j.T - t0), unit = rows * in * g;
         // Groups with base + index * unit in [begin, end).
         auto first_at = [&](int64_t at) { return std::clamp((at - base + unit - 1) / unit, int64_t(0), groups); };
         const int64_t p0 = first_at(begin) * g, p1 = std::min(first_at(end) * g, panels);
