@@ -59,6 +59,20 @@ void head_logits(const float* x, int64_t C, std::span<const LogitsRow> rows, con
   for (int64_t i = 0; i < R; ++i) std::copy_n(logits + i * V, V, rows[size_t(i)].out);
 }
 
+std::span<const Segment> OutputRows::as_segments(std::span<const Segment> segments) const {
+  if (all_) return segments;
+  thread_local std::vector<Segment> out;
+  out.clear();
+  size_t s = 0;
+  for (size_t i = 0; i < subset_.size(); ++i) {
+    const int64_t row = subset_[i];
+    while (segments[s].first_row + segments[s].n_rows() <= row) ++s;
+    const Segment& seg = segments[s];
+    out.push_back({seg.tokens.subspan(size_t(row - seg.first_row), 1), int64_t(i), seg.state});
+  }
+  return out;
+}
+
 float* Workspace::get(size_t slot, size_t n) {
   if (bufs_.size() <= slot) bufs_.resize(slot + 1);
   if (bufs_[slot].size() < n) bufs_[slot].resize(n);

@@ -70,6 +70,33 @@ void for_each_segment(std::span<const Segment> segments, int64_t work_per_row, F
   });
 }
 
+// The rows a layer's output is needed for: all T of a pass, or (the last
+// layer's channel mix) only those that go through the head, increasing. The
+// channel mix is row by row, so computing a subset gives those rows' values
+// bit for bit, while its token shift still advances every segment's state.
+class OutputRows {
+ public:
+  static OutputRows all(int64_t T) { return OutputRows(T, {}, true); }
+  // `rows` (increasing, each below T; may be empty) must outlive this object.
+  static OutputRows only(int64_t T, std::span<const int64_t> rows) { return OutputRows(T, rows, false); }
+
+  bool is_all() const { return all_; }
+  int64_t count() const { return all_ ? total_ : int64_t(subset_.size()); }
+  // Row of the pass that output i stands for.
+  int64_t operator[](int64_t i) const { return all_ ? i : subset_[size_t(i)]; }
+  // One-row segments standing for the outputs (output i at row i of a
+  // compact [count, ...] buffer), each with its row's token and state: for
+  // the kernels that treat a lone row (decode) differently. Valid until the
+  // next call on this thread.
+  std::span<const Segment> as_segments(std::span<const Segment> segments) const;
+
+ private:
+  OutputRows(int64_t T, std::span<const int64_t> rows, bool all) : subset_(rows), total_(T), all_(all) {}
+  std::span<const int64_t> subset_;
+  int64_t total_ = 0;
+  bool all_ = true;
+};
+
 // A LayerNorm's fp32 weight and bias.
 struct Norm {
   std::vector<float> w, b;

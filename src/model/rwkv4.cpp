@@ -35,8 +35,9 @@ class Rwkv4 final : public RwkvModel {
 
  protected:
   void time_mix(int64_t li, std::span<const Segment> segments, Workspace& ws) const override;
-  void channel_mix(int64_t li, std::span<const Segment> segments, Workspace& ws) const override {
-    ffn_[size_t(li)].run(segments, size_t(li) * kPerLayer + kFfnPrev, ws, kFfnSlots);
+  void channel_mix(int64_t li, std::span<const Segment> segments, const OutputRows& rows,
+                   Workspace& ws) const override {
+    ffn_[size_t(li)].run(segments, size_t(li) * kPerLayer + kFfnPrev, rows, ws, kFfnSlots);
   }
 
  private:

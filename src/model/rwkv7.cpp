@@ -55,7 +55,8 @@ class Rwkv7 final : public RwkvModel {
 
  protected:
   void time_mix(int64_t li, std::span<const Segment> segments, Workspace& ws) const override;
-  void channel_mix(int64_t li, std::span<const Segment> segments, Workspace& ws) const override;
+  void channel_mix(int64_t li, std::span<const Segment> segments, const OutputRows& rows,
+                   Workspace& ws) const override;
 
  private:
   void load();
@@ -217,23 +218,29 @@ void Rwkv7::time_mix(int64_t li, std::span<const Segment> segments, Workspace& w
   parallel_rows(T, C, [&](int64_t t0, int64_t t1) { ops::add_inplace(x + t0 * C, out + t0 * C, (t1 - t0) * C); });
 }
 
-void Rwkv7::channel_mix(int64_t li, std::span<const Segment> segments, Workspace& ws) const {
-  const int64_t T = total_rows(segments), C = config().n_embd, F = config().ffn_dim, TC = T * C;
+void Rwkv7::channel_mix(int64_t li, std::span<const Segment> segments, const OutputRows& rows,
+                        Workspace& ws) const {
+  const int64_t T = total_rows(segments), C = config().n_embd, F = config().ffn_dim, R = rows.count();
   const ChannelMix& p = layers_[size_t(li)].ffn;
-  const float* xln = ws.get(kXln, TC);
-  float* prev = ws.get(kPrev, TC);
+  const float* xln = ws.get(kXln, T * C);
+  float* prev = ws.get(kPrev, T * C);
   shift_tokens(xln, C, segments, size_t(kFfnPrev + kPerLayer * li), prev);
-  float* xk = ws.get(kXk, TC);
-  parallel_rows(T, C, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) ops::token_shift_mix(xln + t * C, prev + t * C, p.x_k.data(), C, xk + t * C);
+  if (R == 0) return;
+  float* xk = ws.get(kXk, R * C);
+  parallel_rows(R, C, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) ops::token_shift_mix(xln + rows[i] * C, prev + rows[i] * C, p.x_k.data(), C, xk + i * C);
   });
-  float* h = ws.get(kFfn, size_t(T * F));
-  ops::linear(xk, T, p.key, h);
-  parallel_rows(T, F, [&](int64_t t0, int64_t t1) { ops::relu_squared_inplace(h + t0 * F, (t1 - t0) * F); });
-  float* out = ws.get(kOut, TC);
-  p.value.apply(h, segments, out);
-  float* x = ws.get(kX, TC);
-  parallel_rows(T, C, [&](int64_t t0, int64_t t1) { ops::add_inplace(x + t0 * C, out + t0 * C, (t1 - t0) * C); });
+  float* h = ws.get(kFfn, size_t(R * F));
+  ops::linear(xk, R, p.key, h);
+  parallel_rows(R, F, [&](int64_t i0, int64_t i1) { ops::relu_squared_inplace(h + i0 * F, (i1 - i0) * F); });
+  float* out = ws.get(kOut, R * C);
+  p.value.apply(h, rows.as_segments(segments), out);
+  float* x = ws.get(kX, T * C);
+  if (rows.is_all()) {
+    parallel_rows(T, C, [&](int64_t t0, int64_t t1) { ops::add_inplace(x + t0 * C, out + t0 * C, (t1 - t0) * C); });
+    return;
+  }
+  for (int64_t i = 0; i < R; ++i) ops::add_inplace(x + rows[i] * C, out + i * C, C);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "model/rwkv_base.h"
 
+#include <algorithm>
+
 #include "ops/elementwise.h"
 #include "ops/linear.h"
 
@@ -44,11 +46,20 @@ void RwkvModel::forward_pass(const ForwardPass& pass) const {
   const int64_t T = total_rows(pass.segments), C = config().n_embd;
   float* x = ws.get(kSlotX, size_t(T * C));
   embed_tokens(pass.segments, emb_, ln0_, x);
+  // The last layer's outputs matter only where the head reads them (as
+  // llama.cpp also does); a prefill chunk with no logits needs none.
+  thread_local std::vector<int64_t> head_rows;
+  head_rows.clear();
+  for (const LogitsRow& l : pass.logits) head_rows.push_back(l.row);
+  std::sort(head_rows.begin(), head_rows.end());
+  head_rows.erase(std::unique(head_rows.begin(), head_rows.end()), head_rows.end());
+  const OutputRows every = OutputRows::all(T);
+  const OutputRows last = int64_t(head_rows.size()) == T ? every : OutputRows::only(T, head_rows);
   for (int64_t li = 0; li < config().n_layer; ++li) {
     layer_norm_rows(x, T, C, ln1_[size_t(li)], ws.get(kSlotXln, size_t(T * C)));
     time_mix(li, pass.segments, ws);
     layer_norm_rows(x, T, C, ln2_[size_t(li)], ws.get(kSlotXln, size_t(T * C)));
-    channel_mix(li, pass.segments, ws);
+    channel_mix(li, pass.segments, li + 1 == config().n_layer ? last : every, ws);
   }
   thread_local std::vector<float> scratch;
   head_logits(x, C, pass.logits, ln_out_, head_, scratch);
@@ -72,27 +83,30 @@ void GatedChannelMix::load(WeightReader& r, const std::string& prefix, MixForm m
   value = FeedForwardValue(r.projection(prefix + "value.weight", C, F));
 }
 
-void GatedChannelMix::run(std::span<const Segment> segments, size_t state_tensor, Workspace& ws,
-                          size_t first_slot) const {
-  const int64_t T = total_rows(segments), C = receptance.rows, F = key.rows, TC = T * C;
-  const float* xln = ws.get(kSlotXln, size_t(TC));
-  float* prev = ws.get(kSlotPrev, size_t(TC));
+void GatedChannelMix::run(std::span<const Segment> segments, size_t state_tensor, const OutputRows& rows,
+                          Workspace& ws, size_t first_slot) const {
+  const int64_t T = total_rows(segments), C = receptance.rows, F = key.rows, R = rows.count(), RC = R * C;
+  const float* xln = ws.get(kSlotXln, size_t(T * C));
+  float* prev = ws.get(kSlotPrev, size_t(T * C));
   shift_tokens(xln, C, segments, state_tensor, prev);
-  float *xk = ws.get(first_slot, size_t(TC)), *xr = ws.get(first_slot + 1, size_t(TC));
-  for (int64_t t = 0; t < T; ++t) {
-    token_mix(form, xln + t * C, prev + t * C, mix_k.data(), C, xk + t * C);
-    token_mix(form, xln + t * C, prev + t * C, mix_r.data(), C, xr + t * C);
+  if (R == 0) return;
+  float *xk = ws.get(first_slot, size_t(RC)), *xr = ws.get(first_slot + 1, size_t(RC));
+  for (int64_t i = 0; i < R; ++i) {
+    const int64_t t = rows[i];
+    token_mix(form, xln + t * C, prev + t * C, mix_k.data(), C, xk + i * C);
+    token_mix(form, xln + t * C, prev + t * C, mix_r.data(), C, xr + i * C);
   }
-  float* r = ws.get(first_slot + 2, size_t(TC));
-  ops::linear(xr, T, receptance, r);
-  ops::sigmoid_inplace(r, TC);
-  float* h = ws.get(first_slot + 3, size_t(T * F));
-  ops::linear(xk, T, key, h);
-  ops::relu_squared_inplace(h, T * F);
-  float* out = ws.get(kSlotOut, size_t(TC));
-  value.apply(h, segments, out);
-  ops::mul_inplace(out, r, TC);
-  ops::add_inplace(ws.get(kSlotX, size_t(TC)), out, TC);
+  float* r = ws.get(first_slot + 2, size_t(RC));
+  ops::linear(xr, R, receptance, r);
+  ops::sigmoid_inplace(r, RC);
+  float* h = ws.get(first_slot + 3, size_t(R * F));
+  ops::linear(xk, R, key, h);
+  ops::relu_squared_inplace(h, R * F);
+  float* out = ws.get(kSlotOut, size_t(RC));
+  value.apply(h, rows.as_segments(segments), out);
+  ops::mul_inplace(out, r, RC);
+  float* x = ws.get(kSlotX, size_t(T * C));
+  for (int64_t i = 0; i < R; ++i) ops::add_inplace(x + rows[i] * C, out + i * C, C);
 }
 
 }  // namespace aviary

@@ -28,7 +28,11 @@ class RwkvModel : public Model {
   // and adds its output to the residual stream in kSlotX; token shift and the
   // recurrence advance each segment's own state.
   virtual void time_mix(int64_t layer, std::span<const Segment> segments, Workspace& ws) const = 0;
-  virtual void channel_mix(int64_t layer, std::span<const Segment> segments, Workspace& ws) const = 0;
+  // The channel mix adds its output only to the rows of `out` (all but in
+  // the last layer, whose other rows no head reads); a version may compute
+  // more, not fewer.
+  virtual void channel_mix(int64_t layer, std::span<const Segment> segments, const OutputRows& out,
+                           Workspace& ws) const = 0;
 
   // A state of `per_layer` tensors for every layer, named blocks.N.<name>.
   State layered_state(const std::vector<StateTensor>& per_layer) const;
@@ -59,8 +63,9 @@ struct GatedChannelMix {
   // `prefix` is "blocks.N.ffn."; mix tensors are time_mix_* (Lerp) or time_maa_* (Shift).
   void load(WeightReader& r, const std::string& prefix, MixForm mix_form, int64_t C, int64_t F);
   // Reads kSlotXln, updates every segment's token-shift vector (tensor
-  // `state_tensor` of its state), adds to kSlotX.
-  void run(std::span<const Segment> segments, size_t state_tensor, Workspace& ws, size_t first_slot) const;
+  // `state_tensor` of its state), adds to the `rows` of kSlotX.
+  void run(std::span<const Segment> segments, size_t state_tensor, const OutputRows& rows, Workspace& ws,
+           size_t first_slot) const;
 };
 
 }  // namespace aviary

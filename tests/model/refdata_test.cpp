@@ -155,6 +155,25 @@ TEST_P(Refdata, SequenceEqualsTokenByToken) {
             1e-5f);
 }
 
+// The last layer's channel mix runs only on the rows the head reads: the
+// last position's logits and the state equal those of a pass that computes
+// every position, bit for bit, also over several prefill chunks (the chunks
+// before the last need no last-layer outputs at all).
+TEST_P(Refdata, LastPositionOnlyEqualsEveryPositionBitwise) {
+  std::vector<int32_t> tokens;
+  while (tokens.size() < 2 * size_t(Model::kChunkTokens) + 7) tokens.insert(tokens.end(), c_.tokens.begin(), c_.tokens.end());
+  for (const size_t n : {c_.tokens.size(), tokens.size()}) {
+    const std::span<const int32_t> in(tokens.data(), n);
+    State every = model_->new_state(), last_only = model_->new_state();
+    std::vector<float> all, last;
+    model_->forward(in, every, all, true);
+    model_->forward(in, last_only, last);
+    ASSERT_EQ(last.size(), c_.V);
+    EXPECT_TRUE(std::equal(last.begin(), last.end(), all.end() - std::ptrdiff_t(c_.V))) << n << " tokens";
+    EXPECT_TRUE(std::equal(every.raw().begin(), every.raw().end(), last_only.raw().begin())) << n << " tokens";
+  }
+}
+
 TEST_P(Refdata, ContinuesFromSavedPrefixState) {
   const std::span<const int32_t> rest(c_.tokens.data() + c_.P, c_.tokens.size() - c_.P);
   State s = model_->new_state();
