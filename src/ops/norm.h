@@ -1,4 +1,5 @@
-// Normalisations used by every RWKV generation, in fp32.
+// Normalisations used by every RWKV generation, in fp32. LayerNorm (and so
+// GroupNorm) runs on the SIMD target chosen at run time (ops/simd.h).
 #pragma once
 
 #include <cstdint>
@@ -17,5 +18,11 @@ void group_norm(const float* x, int64_t groups, int64_t group_size, const float*
 // Each group of group_size elements divided by max(||group||_2, eps), as
 // torch.nn.functional.normalize(dim=-1). `out` may alias `x`.
 void l2_normalize_groups(const float* x, int64_t groups, int64_t group_size, float eps, float* out);
+
+namespace reference {
+// layer_norm in plain loops (statistics in double, like the SIMD variants,
+// summed in another order).
+void layer_norm(const float* x, int64_t n, const float* w, const float* b, float eps, float* out);
+}  // namespace reference
 
 }  // namespace aviary::ops
