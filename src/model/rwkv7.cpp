@@ -109,30 +109,34 @@ void Rwkv7::load() {
   owned_ = r.take_owned();
 }
 
-// The LoRA paths out = up(act(down(x))) of the decay (tanh), the in-context
-// learning rate (identity), the gate (sigmoid) and, past layer 0, the value
-// residual (identity), as the official code has them. All downs are one
-// hand-out to the thread pool and all ups another: each product alone is too
-// small to share out, and decode would run them on one thread.
-struct LoraIo {
-  const float *xw, *xa, *xg, *xv;  // inputs [T, C]
-  float *w, *a, *g, *vmix;         // outputs [T, C]
+// The products of the time mix before the recurrence: receptance, key,
+// value, and the LoRA paths out = up(act(down(x))) of the decay (tanh), the
+// in-context learning rate (identity), the gate (sigmoid) and, past layer 0,
+// the value residual (identity), as the official code has them. Everything
+// that reads only the token-shifted inputs is one hand-out to the thread
+// pool (ops::linear_many), all ups another: each LoRA product alone is too
+// small to share out, and decode streams all of a layer's weights at once.
+struct ProjectionIo {
+  const float *xr, *xk, *xv, *xw, *xa, *xg;  // inputs [T, C]
+  float *r, *k, *v, *w, *a, *g, *vmix;       // outputs [T, C]
 };
 
-void run_loras(const TimeMix& p, int64_t T, const LoraIo& io, float* tmp) {
+void project(const TimeMix& p, int64_t T, const ProjectionIo& io, float* tmp) {
   float* tw = tmp;
   float* ta = tw + T * p.w1.rows;
   float* tg = ta + T * p.a1.rows;
   float* tv = tg + T * p.g1.rows;
-  const size_t n = p.value_residual ? 4 : 3;
-  const ops::LinearJob downs[] = {{io.xw, T, &p.w1, tw}, {io.xa, T, &p.a1, ta}, {io.xg, T, &p.g1, tg},
+  const size_t loras = p.value_residual ? 4 : 3;
+  const ops::LinearJob first[] = {{io.xr, T, &p.receptance, io.r}, {io.xk, T, &p.key, io.k},
+                                  {io.xv, T, &p.value, io.v},      {io.xw, T, &p.w1, tw},
+                                  {io.xa, T, &p.a1, ta},           {io.xg, T, &p.g1, tg},
                                   {io.xv, T, &p.v1, tv}};
-  ops::linear_many(std::span(downs, n));
+  ops::linear_many(std::span(first, 3 + loras));
   ops::tanh_inplace(tw, T * p.w1.rows);
   ops::sigmoid_inplace(tg, T * p.g1.rows);
   const ops::LinearJob ups[] = {{tw, T, &p.w2, io.w}, {ta, T, &p.a2, io.a}, {tg, T, &p.g2, io.g},
                                 {tv, T, &p.v2, io.vmix}};
-  ops::linear_many(std::span(ups, n));
+  ops::linear_many(std::span(ups, loras));
 }
 
 void Rwkv7::time_mix(int64_t li, std::span<const Segment> segments, Workspace& ws) const {
@@ -160,12 +164,9 @@ void Rwkv7::time_mix(int64_t li, std::span<const Segment> segments, Workspace& w
   float *r = ws.get(kR, TC), *w = ws.get(kW, TC), *k = ws.get(kK, TC), *v = ws.get(kV, TC),
         *a = ws.get(kA, TC), *g = ws.get(kG, TC), *kk = ws.get(kKK, TC);
   const int64_t ranks = p.w1.rows + p.a1.rows + p.g1.rows + (p.value_residual ? p.v1.rows : 0);
-  ops::linear(xr, T, p.receptance, r);
-  ops::linear(xk, T, p.key, k);
-  ops::linear(xv, T, p.value, v);
   float* v_first = ws.get(kVFirst, TC);
-  float* vmix = xr;  // xr is consumed: reuse it for the value-residual gate
-  run_loras(p, T, {xw, xa, xg, xv, w, a, g, vmix}, ws.get(kLora, size_t(T * ranks)));
+  float* vmix = xr;  // xr is consumed by the first hand-off: reused for the value-residual gate
+  project(p, T, {xr, xk, xv, xw, xa, xg, r, k, v, w, a, g, vmix}, ws.get(kLora, size_t(T * ranks)));
   parallel_rows(T, 16 * C, [&](int64_t t0, int64_t t1) {  // three vectorised exp per channel
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t o = t * C;

@@ -241,8 +241,9 @@ HWY_EXPORT(PanelsRun);
 HWY_EXPORT(PanelRows);
 HWY_EXPORT(SparsePanelRows);
 
-namespace {
 size_t panel_count(const Matrix& W) { return (size_t(W.rows) + kRows - 1) / kRows; }
+
+namespace {
 // Below this many multiply-adds a product runs on the calling thread alone.
 constexpr int64_t kParallelMacs = int64_t(1) << 17;
 }  // namespace
@@ -289,51 +290,8 @@ void linear(const float* x, int64_t T, const Matrix& W, float* y) {
       split_for(T));
 }
 
-namespace {
-// Prefill rows per unit of linear_many: up to 64 (enough to amortise
-// interleaving a tile), fewer for short prompts, so that a few jobs of
-// unequal size still split into enough units to share out evenly.
-int64_t many_rows(int64_t T) { return std::clamp<int64_t>((T + 3) / 4, 16, 64); }
-// Decode panels per unit: a piece of a few panels runs the decode tile
-// (several streams, more accumulators); a lone panel waits on memory.
-constexpr int64_t kManyDecodePanels = 4;
-}  // namespace
-
-void linear_many(std::span<const LinearJob> jobs) {
-  // Units in job order, then row block, then group of panels; a unit costs
-  // its multiply-adds (a last, partial group as a whole one). Each call takes
-  // the units whose first multiply-add falls in its range of the total.
-  // Prefill units take all of a job's panels: a kernel call lays out its
-  // activation rows once for every panel it is given.
-  auto group_of = [](const LinearJob& j) {
-    return j.T == 1 ? kManyDecodePanels : std::max<int64_t>(1, int64_t(panel_count(*j.W)));
-  };
-  auto groups_of = [&](const LinearJob& j) { return (int64_t(panel_count(*j.W)) + group_of(j) - 1) / group_of(j); };
-  int64_t total = 0;
-  bool decode = true;
-  for (const LinearJob& j : jobs) {
-    total += j.T * groups_of(j) * group_of(j) * j.W->cols;
-    decode = decode && j.T == 1;
-  }
-  const auto kernel = &HWY_DYNAMIC_DISPATCH(PanelRows);
-  auto run = [&](int64_t begin, int64_t end) {
-    int64_t base = 0;
-    for (const LinearJob& j : jobs) {
-      const int64_t in = j.W->cols, out = j.W->rows, panels = int64_t(panel_count(*j.W));
-      const int64_t g = group_of(j), groups = groups_of(j);
-      const int64_t block = many_rows(j.T);
-      for (int64_t t0 = 0; t0 < j.T; t0 += block) {
-        const int64_t rows = std::min(block, j.T - t0), unit = rows * in * g;
-        // Groups with base + index * unit in [begin, end).
-        auto first_at = [&](int64_t at) { return std::clamp((at - base + unit - 1) / unit, int64_t(0), groups); };
-        const int64_t p0 = first_at(begin) * g, p1 = std::min(first_at(end) * g, panels);
-        if (p0 < p1) kernel(j.x + t0 * in, size_t(rows), *j.W, size_t(p0), size_t(p1), j.y + t0 * out);
-        base += groups * unit;
-      }
-    }
-  };
-  if (total * int64_t(kRows) < kParallelMacs) return run(0, total);
-  default_pool().parallel_for(total, run, decode ? Split::Balanced : Split::Static);
+void rows(const float* x, int64_t T, const Matrix& W, size_t p0, size_t p1, float* y) {
+  HWY_DYNAMIC_DISPATCH(PanelRows)(x, size_t(T), W, p0, p1, y);
 }
 
 void sparse_linear(const float* h, const Matrix& W, float* y) {

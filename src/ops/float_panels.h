@@ -13,7 +13,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <span>
 
 #include "ops/matrix.h"
 
@@ -33,11 +32,11 @@ void pack(const Matrix& W, uint8_t* dst);
 // y = x W^T from W.packed (x: [T, W.cols], y: [T, W.rows]), on the default pool.
 void linear(const float* x, int64_t T, const Matrix& W, float* y);
 
-// Several linear() products in one hand-out to the pool (every W packed):
-// for the small RWKV-7 LoRA factors, each too small to share out alone.
-// Work is split by cost (panels x columns x rows), not by job, so threads
-// finish together; every output equals linear()'s bit for bit.
-void linear_many(std::span<const LinearJob> jobs);
+// Output rows of panels [p0, p1) of y = x W^T from W.packed, on the calling
+// thread: for callers that share out the panels of several products at once
+// (ops/linear.h linear_many).
+size_t panel_count(const Matrix& W);
+void rows(const float* x, int64_t T, const Matrix& W, size_t p0, size_t p1, float* y);
 
 // y = W h from W.packed skipping the zeros of h (h: [W.cols], y: [W.rows]):
 // each output is PanelTile's sum minus its zero terms, so it equals

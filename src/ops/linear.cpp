@@ -375,19 +375,6 @@ void linear(const float* x, int64_t T, const Matrix& W, float* y) {
       split_for(T));
 }
 
-void linear_many(std::span<const LinearJob> jobs) {
-  bool panels = !detail::use_reference() && float_panels::runs();
-  for (const LinearJob& j : jobs) {
-    check_whole_blocks(j.W->dtype, j.W->cols, "linear: weight row");
-    panels = panels && j.W->packed && !dtype_is_quantized(j.W->dtype) && j.T > 0;
-  }
-  if (!panels) {
-    for (const LinearJob& j : jobs) linear(j.x, j.T, *j.W, j.y);
-    return;
-  }
-  float_panels::linear_many(jobs);
-}
-
 namespace {
 bool float_panels_on() {
   static const bool on = [] {

@@ -33,9 +33,14 @@ size_t linear_pack_bytes(const Matrix& W);
 void linear_pack(const Matrix& W, uint8_t* dst);
 
 // Several independent linear() products (LinearJob, ops/matrix.h) in one
-// hand-out to the thread pool when every W is in float panels, else one after
-// another: for the small LoRA factors, each too small to share out alone.
-// Every output equals what linear() gives for its job.
+// hand-out to the thread pool: the small RWKV-7 LoRA factors, each too small
+// to share out alone, and in decode the other products of the same inputs
+// (one hand-off instead of several, each thread streaming its share of all
+// the weights). Matrices in float panels take part always, Q8_0/Q4_0 VNNI
+// panels in decode; large prefill products and the others run one after
+// another through linear(). The work is split by cost (bytes of the panels
+// times rows) into groups of panels and blocks of rows, not by job, so threads
+// finish together. Every output equals what linear() gives for its job.
 void linear_many(std::span<const LinearJob> jobs);
 
 // y[t, o] = sum_i x[t, i] * W[i, o]   (W stored [in, out], as the RWKV-7 LoRA factors are)

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ops/linear.h"
+#include "ops/quant.h"
 #include "util/thread_pool.h"
 
 namespace aviary::ops {
@@ -24,6 +25,16 @@ Weights make_weights(int64_t n, DType t, uint32_t seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> d(0.f, 1.f);
   Weights w;
+  if (dtype_is_quantized(t)) {  // whole blocks of N(0,1) values, as quantize_row stores them
+    std::vector<float> v(static_cast<size_t>(n));
+    for (float& x : v) x = d(rng);
+    w.bytes.resize(dtype_bytes(t, n));
+    quantize_row(t, v.data(), n, w.bytes.data());
+    std::vector<float> back(v.size());
+    dequantize_row(t, w.bytes.data(), n, back.data());
+    w.values.assign(back.begin(), back.end());
+    return w;
+  }
   w.bytes.resize(size_t(n) * dtype_size(t));
   for (int64_t i = 0; i < n; ++i) {
     const float v = d(rng);
@@ -146,9 +157,20 @@ TEST(LinearMany, DecodeJobsEqualTheProductsOneByOne) {
   for (bool pack : {true, false}) expect_many_equals_alone(shapes, pack);
 }
 
+// Decode: r, k, v in Q8_0/Q4_0 (VNNI panels where the CPU has them) fused
+// with float LoRA factors in one hand-off.
+TEST(LinearMany, QuantizedAndFloatDecodeJobsEqualTheProductsOneByOne) {
+  const ManyShape shapes[] = {{256, 256, 1, DType::Q4_0}, {256, 256, 1, DType::Q8_0}, {100, 64, 1, DType::Q4_0},
+                              {64, 256, 1, DType::F32},   {33, 256, 1, DType::F16},   {256, 32, 1, DType::F32}};
+  for (bool pack : {true, false}) expect_many_equals_alone(shapes, pack);
+  // Prefill: the quantized ones run alone, the float ones together.
+  const ManyShape prefill[] = {{256, 256, 20, DType::Q4_0}, {64, 256, 20, DType::F32}, {256, 32, 20, DType::F32}};
+  expect_many_equals_alone(prefill, true);
+}
+
 TEST(LinearMany, PrefillJobsEqualTheProductsOneByOne) {
   const ManyShape shapes[] = {{64, 256, 70, DType::F32}, {32, 256, 100, DType::F32}, {256, 64, 64, DType::F16},
-                              {130, 33, 131, DType::BF16}, {17, 9, 3, DType::F32}};
+                              {130, 33, 131, DType::BF16}, {17, 9, 3, DType::F32}, {300, 40, 30, DType::F32}};
   for (bool pack : {true, false}) expect_many_equals_alone(shapes, pack);
 }
 
