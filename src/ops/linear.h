@@ -43,7 +43,7 @@ void linear_pack(const Matrix& W, uint8_t* dst);
 // finish together. Every output equals what linear() gives for its job.
 void linear_many(std::span<const LinearJob> jobs);
 
-// y[t, o] = sum_i x[t, i] * W[i, o]   (W stored [in, out], as the RWKV-7 LoRA factors are)
+// y[t, o] = sum_i x[t, i] * W[i, o]   (W stored [in, out], as the RWKV-6 LoRA factors are)
 // x: [T, W.rows], y: [T, W.cols]. f32, f16 or bf16 only: a block-quantized W
 // throws aviary::Error.
 void linear_in_out(const float* x, int64_t T, const Matrix& W, float* y);

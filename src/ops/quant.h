@@ -57,7 +57,7 @@ void dequantize_row(DType t, const void* src, int64_t n, float* out);
 void check_whole_blocks(DType t, int64_t n, const char* what);
 
 // Throws aviary::Error for a block-quantized type: for kernels that read weight
-// columns (linear_in_out; the RWKV-7 LoRA factors it serves stay in float).
+// columns (linear_in_out; the RWKV-6 LoRA factors it serves stay in float).
 void check_not_quantized(DType t, const char* what);
 
 namespace quant {
