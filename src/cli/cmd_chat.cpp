@@ -208,9 +208,7 @@ Action add_chat(CLI::App& app) {
     if (o->seed->count() == 0) chat.generation.sampling.seed = std::random_device{}();
 
     const auto model = load_model(o->model);
-    std::string vocab;
-    const auto tokenizer = model_tokenizer(o->vocab, o->model, model->config().vocab_size, vocab);
-    check_tokenizer_fits(*model, *tokenizer, vocab);
+    const auto tokenizer = model_tokenizer(o->vocab, o->model, *model);
     validate_sampler_params(chat.generation.sampling, int32_t(model->config().vocab_size));
 
     // One message with -p needs no terminal handling: Ctrl-C simply ends it.

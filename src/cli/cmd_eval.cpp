@@ -91,9 +91,7 @@ Action add_eval(CLI::App& app) {
     if (o->ppl_file.empty() && o->lambada_file.empty())
       throw Error("eval: give --ppl FILE and/or --lambada FILE");
     const auto model = load_model(o->model);
-    std::string vocab;
-    const auto tokenizer = model_tokenizer(o->vocab, o->model, model->config().vocab_size, vocab);
-    check_tokenizer_fits(*model, *tokenizer, vocab);
+    const auto tokenizer = model_tokenizer(o->vocab, o->model, *model);
     nlohmann::json out = {{"model", o->model}};
     if (!o->ppl_file.empty()) {
       const std::vector<int32_t> tokens = text_tokens(*o, *tokenizer);

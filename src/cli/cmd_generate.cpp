@@ -54,9 +54,7 @@ Action add_generate(CLI::App& app) {
     gen.sampling.stop_tokens = parse_id_list(o->stop_tokens, "--stop-token");
 
     const auto model = load_model(o->model);
-    std::string vocab;
-    const auto tokenizer = model_tokenizer(o->vocab, o->model, model->config().vocab_size, vocab);
-    check_tokenizer_fits(*model, *tokenizer, vocab);
+    const auto tokenizer = model_tokenizer(o->vocab, o->model, *model);
     std::vector<int32_t> tokens = tokenizer->encode(prompt);
     // An empty prompt starts from end-of-text, the official document separator.
     if (tokens.empty()) tokens.push_back(kEndOfTextId);

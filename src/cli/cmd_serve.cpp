@@ -71,9 +71,7 @@ Action add_serve(CLI::App& app) {
     options.scheduler.prefill_rows_per_step = options.scheduler.prefill_chunk;
 
     const auto model = load_model(o->model);
-    std::string vocab;
-    const auto tokenizer = model_tokenizer(o->vocab, o->model, model->config().vocab_size, vocab);
-    check_tokenizer_fits(*model, *tokenizer, vocab);
+    const auto tokenizer = model_tokenizer(o->vocab, o->model, *model);
     std::unique_ptr<server::PrefixCache> cache;
     if (o->cache_memory > 0 || !o->cache_dir.empty() || !o->redis.empty())
       cache = server::make_state_cache(*model, {o->cache_memory, o->cache_dir, o->redis});

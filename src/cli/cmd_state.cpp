@@ -107,9 +107,7 @@ Action add_save_command(CLI::App& app) {
     StateExtras extras;
     extras.text = o->prompt_file.empty() ? o->prompt : read_file(o->prompt_file);
     const auto model = load_model(o->model);
-    std::string vocab;
-    const auto tokenizer = model_tokenizer(o->vocab, o->model, model->config().vocab_size, vocab);
-    check_tokenizer_fits(*model, *tokenizer, vocab);
+    const auto tokenizer = model_tokenizer(o->vocab, o->model, *model);
     extras.tokens = tokenizer->encode(extras.text);
     if (extras.tokens.empty()) throw Error("state save: the text is empty, nothing to run");
     extras.token_count = int64_t(extras.tokens.size());

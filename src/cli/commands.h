@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "model/model.h"
 #include "model/sampler.h"
 #include "text/tokenizer.h"
 
@@ -48,10 +49,11 @@ std::vector<int32_t> parse_id_list(const std::string& text, const std::string& w
 // model that its vocabulary size calls for; an error says what was looked for.
 std::string find_vocab(const std::string& given, const std::string& model_path, int64_t model_vocab);
 
-// The tokenizer of a model: `given` (--vocab) if not empty, else the World
-// vocabulary a GGUF model embeds (as llama.cpp's converter writes it), else
-// find_vocab's file. `source` is set to what it came from, for messages.
+// The tokenizer of `model` (loaded from model_path): `given` (--vocab) if not
+// empty, else the World vocabulary a GGUF model embeds (as llama.cpp's
+// converter writes it), else find_vocab's file; checked to fit the model
+// (check_tokenizer_fits), errors naming where it came from.
 std::unique_ptr<Tokenizer> model_tokenizer(const std::string& given, const std::string& model_path,
-                                           int64_t model_vocab, std::string& source);
+                                           const Model& model);
 
 }  // namespace aviary::cli

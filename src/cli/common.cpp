@@ -1,10 +1,9 @@
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <string_view>
 
 #include "cli/commands.h"
 #include "io/checkpoint.h"
+#include "model/generator.h"
 #include "model/gguf_rwkv7_vocab.h"
 #include "text/world_tokenizer.h"
 #include "util/error.h"
@@ -87,33 +86,25 @@ std::string find_vocab(const std::string& given, const std::string& model_path, 
               " tokens" + expects + "; looked for " + tried + "); give one with --vocab FILE");
 }
 
-namespace {
-// Whether the file starts with the GGUF magic.
-bool is_gguf_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  char magic[4] = {};
-  return f.read(magic, 4) && std::string_view(magic, 4) == "GGUF";
-}
-}  // namespace
-
 std::unique_ptr<Tokenizer> model_tokenizer(const std::string& given, const std::string& model_path,
-                                           int64_t model_vocab, std::string& source) {
-  if (given.empty() && is_gguf_file(model_path)) {
-    const Checkpoint ckpt = Checkpoint::open(model_path);
-    const GgufMetadata* metadata = ckpt.gguf_metadata();
-    if (metadata && metadata->find("tokenizer.ggml.model")) {
-      source = model_path + " (its embedded vocabulary)";
-      std::vector<VocabEntry> vocab;
-      try {
-        vocab = world_vocab_from_gguf(*metadata);
-      } catch (const Error& e) {
-        throw error_in(model_path, e.what());
-      }
-      return std::make_unique<WorldTokenizer>(WorldTokenizer::parse(world_vocab_file_text(vocab), source));
+                                           const Model& model) {
+  std::string source;
+  std::unique_ptr<Tokenizer> tokenizer;
+  // The model's own metadata, read when it was loaded (a GGUF's is kept).
+  const GgufMetadata* metadata = model.checkpoint().gguf_metadata();
+  if (given.empty() && metadata && metadata->find("tokenizer.ggml.model")) {
+    source = model_path + " (its embedded vocabulary)";
+    try {
+      tokenizer = std::make_unique<WorldTokenizer>(WorldTokenizer::from_entries(world_vocab_from_gguf(*metadata), source));
+    } catch (const Error& e) {
+      throw error_in(model_path, e.what());
     }
+  } else {
+    source = find_vocab(given, model_path, model.config().vocab_size);
+    tokenizer = load_tokenizer(source);
   }
-  source = find_vocab(given, model_path, model_vocab);
-  return load_tokenizer(source);
+  check_tokenizer_fits(model, *tokenizer, source);
+  return tokenizer;
 }
 
 }  // namespace aviary::cli

@@ -241,9 +241,8 @@ HWY_EXPORT(PanelsRun);
 HWY_EXPORT(PanelRows);
 HWY_EXPORT(SparsePanelRows);
 
-size_t panel_count(const Matrix& W) { return (size_t(W.rows) + kRows - 1) / kRows; }
-
 namespace {
+size_t panel_count(const Matrix& W) { return (size_t(W.rows) + kRows - 1) / kRows; }
 // Below this many multiply-adds a product runs on the calling thread alone.
 constexpr int64_t kParallelMacs = int64_t(1) << 17;
 }  // namespace

@@ -35,7 +35,6 @@ void linear(const float* x, int64_t T, const Matrix& W, float* y);
 // Output rows of panels [p0, p1) of y = x W^T from W.packed, on the calling
 // thread: for callers that share out the panels of several products at once
 // (ops/linear.h linear_many).
-size_t panel_count(const Matrix& W);
 void rows(const float* x, int64_t T, const Matrix& W, size_t p0, size_t p1, float* y);
 
 // y = W h from W.packed skipping the zeros of h (h: [W.cols], y: [W.rows]):

@@ -30,7 +30,10 @@ WorldTokenizer WorldTokenizer::load(const std::string& path) {
 }
 
 WorldTokenizer WorldTokenizer::parse(std::string_view text, const std::string& source) {
-  const std::vector<VocabEntry> entries = parse_world_vocab(text, source);
+  return from_entries(parse_world_vocab(text, source), source);
+}
+
+WorldTokenizer WorldTokenizer::from_entries(const std::vector<VocabEntry>& entries, const std::string& source) {
   int32_t max_id = 0;
   size_t total = 0;
   for (const auto& e : entries) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "text/tokenizer.h"
+#include "text/world_vocab.h"
 
 namespace aviary {
 
@@ -25,6 +26,9 @@ class WorldTokenizer : public Tokenizer {
 
   // Parses vocabulary text already in memory; `source` names it in errors.
   static WorldTokenizer parse(std::string_view text, const std::string& source);
+
+  // From entries already parsed (e.g. the vocabulary a GGUF file embeds).
+  static WorldTokenizer from_entries(const std::vector<VocabEntry>& entries, const std::string& source);
 
   std::vector<int32_t> encode(std::string_view utf8) const override;
   std::vector<int32_t> encode_bytes(std::string_view raw_bytes) const override;
