@@ -45,7 +45,8 @@ def parse_args(argv):
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
     ap.add_argument("--json-out", help="also write every record to this jsonl file")
     ap.add_argument("--membw", action="store_true",
-                    help="measure the memory bandwidth once (aviary bench --membw) and rate every tg test against it")
+                    help="rate Aviary's tg against the memory bandwidth, measured by each aviary run just before "
+                         "and after its tg test (aviary bench --membw)")
     return ap.parse_args(argv)
 
 
@@ -58,7 +59,7 @@ def split_label(spec, what):
 
 def engine_commands(args):
     """(name, template) pairs; templates use {model} {p} {n} {t} {r}."""
-    membw = f" --membw-gbs {args.membw_gbs}" if getattr(args, "membw_gbs", None) else ""
+    membw = " --membw" if args.membw else ""
     engines = [("aviary", f"{shlex.quote(args.aviary)} bench -m {{model}} -p {{p}} -n {{n}} -t {{t}} -r {{r}} --json"
                           + membw)]
     if args.llama_bench:
@@ -95,7 +96,7 @@ def test_name(rec):
 def collect(args):
     engines = engine_commands(args)
     samples = {}  # (model, test, engine) -> [tokens/s]
-    extras = {}   # (model, test) -> aviary's own fields
+    extras = {}   # (model, test) -> [aviary's record of each round]
     all_records = []
     for spec in args.model:
         label, path = split_label(spec, "--model")
@@ -106,7 +107,7 @@ def collect(args):
                     key = (label, test_name(rec), name)
                     samples.setdefault(key, []).extend(rec.get("samples_ts") or [rec["avg_ts"]])
                     if name == "aviary":
-                        extras[(label, test_name(rec))] = rec
+                        extras.setdefault((label, test_name(rec)), []).append(rec)
                     all_records.append({"engine": name, "model_label": label, "round": rnd + 1, **rec})
     return engines, samples, extras, all_records
 
@@ -123,10 +124,15 @@ def print_table(args, engines, samples, extras):
         row = [label, test, f"{av:.1f}" if av else "-"]
         row += [f"{med[p]:.1f}" if p in med else "-" for p in peers]
         row += [f"{av / med[p]:.2f}x" if av and med.get(p) else "-" for p in peers]
-        ext = extras.get((label, test), {})
-        gbs, frac = ext.get("aviary_gbs"), ext.get("aviary_membw_fraction")
-        row += [f"{gbs:.1f}" if gbs and test.startswith("tg") else "-",
-                f"{100 * frac:.0f}%" if frac and test.startswith("tg") else "-"]
+        # GB/s: the median tokens/s times the weight bytes of a token; of
+        # membw: the median over rounds of each round's fraction, each against
+        # the bandwidth measured around that round's own tg test.
+        recs = extras.get((label, test), [])
+        per_token = recs[0].get("aviary_weight_bytes_per_token") if recs else None
+        fracs = [r["aviary_membw_fraction"] for r in recs if r.get("aviary_membw_fraction") is not None]
+        gen = test.startswith("tg")
+        row += [f"{av * per_token / 1e9:.1f}" if gen and av and per_token else "-",
+                f"{100 * statistics.median(fracs):.0f}%" if gen and fracs else "-"]
         rows.append(row)
     if args.markdown:
         print("| " + " | ".join(header) + " |")
@@ -139,22 +145,9 @@ def print_table(args, engines, samples, extras):
         print("  ".join(c.rjust(w) for c, w in zip(r, widths)))
 
 
-def measure_membw(args):
-    """The machine's streaming-read bandwidth in GB/s, as aviary bench --membw measures it."""
-    cmd = f"{shlex.quote(args.aviary)} bench --membw --json -t {args.t}"
-    proc = subprocess.run(cmd, shell=True, capture_output=True, text=True)
-    for line in proc.stdout.splitlines():
-        if line.strip().startswith("{"):
-            return json.loads(line)["aviary_membw_gbs"]
-    raise RuntimeError(f"`{cmd}` failed with status {proc.returncode}:\n{proc.stderr[-2000:]}")
-
-
 def main(argv):
     args = parse_args(argv)
     try:
-        if args.membw:
-            args.membw_gbs = measure_membw(args)
-            print(f"compare: memory bandwidth {args.membw_gbs:.1f} GB/s", file=sys.stderr, flush=True)
         engines, samples, extras, records = collect(args)
     except RuntimeError as e:
         sys.exit(f"compare.py: {e}")
@@ -163,7 +156,8 @@ def main(argv):
             for rec in records:
                 f.write(json.dumps(rec) + "\n")
     print(f"threads {args.t}, {args.rounds} alternating rounds x {args.r} repetitions; median tokens/s"
-          + (f"; memory bandwidth {args.membw_gbs:.1f} GB/s (measured before the runs)" if args.membw else ""))
+          + ("; of membw: median over rounds, each against the bandwidth aviary measured around its tg"
+             if args.membw else ""))
     print_table(args, engines, samples, extras)
 
 

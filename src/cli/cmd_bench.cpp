@@ -226,7 +226,7 @@ int run_membw_only(const BenchOpts& o) {
 
 Action add_bench(CLI::App& app) {
   auto o = std::make_shared<BenchOpts>();
-  app.add_option("-m,--model", o->model, "checkpoint (.pth or .safetensors)");
+  app.add_option("-m,--model", o->model, "model (.pth, .safetensors or GGUF)");
   app.add_option("-p,--n-prompt", o->n_prompt, "prompt tokens processed in one call (0: skip the pp test)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("-n,--n-gen", o->n_gen, "tokens generated one at a time (0: skip the tg test)")
@@ -234,7 +234,7 @@ Action add_bench(CLI::App& app) {
   app.add_option("-r,--repetitions", o->reps, "timed repetitions of each test")
       ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_flag("--json", o->json, "one JSON object per line per test, with llama-bench's jsonl field names");
-  app.add_flag("--membw", o->membw, "measure the memory bandwidth (alone without -m; else to rate tg)");
+  app.add_flag("--membw", o->membw, "measure the memory bandwidth (alone without -m; else just before and after tg, to rate it)");
   app.add_option("--membw-gbs", o->membw_gbs, "the memory bandwidth in GB/s, instead of measuring it")
       ->check(CLI::PositiveNumber);
   app.add_option("--membw-mib", o->membw_mib, "buffer size of the bandwidth measurement, MiB")
@@ -248,21 +248,36 @@ Action add_bench(CLI::App& app) {
       throw Error("bench: give -m MODEL (or --membw alone to measure the memory bandwidth)");
     }
     const auto model = load_model(o->model);
-    double membw = o->membw_gbs;
-    if (o->membw && membw <= 0) membw = measure_membw(*o).gbs;
     const WeightTraffic w = weight_traffic(*model);
     if (!o->json) print_table_header();
+    std::vector<double> membw_passes;
     for (const bool prompt : {true, false}) {
       const int64_t n = prompt ? o->n_prompt : o->n_gen;
       if (n == 0) continue;
-      const nlohmann::json j = test_json(*model, *o, run_test(*model, *o, n, prompt), w, membw);
+      // The bandwidth that rates tg is measured right before and right after
+      // it: on a shared machine it drifts by a third within minutes, so a
+      // figure from another moment would rate the test against the wrong bus.
+      const bool measure = !prompt && o->membw && o->membw_gbs <= 0;
+      if (measure) membw_passes = measure_membw(*o).pass_gbs;
+      const TestResult r = run_test(*model, *o, n, prompt);
+      if (measure) {
+        const auto after = measure_membw(*o).pass_gbs;
+        membw_passes.insert(membw_passes.end(), after.begin(), after.end());
+      }
+      const double membw = measure ? stats_of(membw_passes).median : o->membw_gbs;
+      nlohmann::json j = test_json(*model, *o, r, w, prompt ? 0 : membw);
+      if (measure) j["aviary_membw_samples_gbs"] = membw_passes;
       if (o->json) std::printf("%s\n", j.dump().c_str());
       else print_table_row(j);
       std::fflush(stdout);
     }
-    if (!o->json)
+    if (!o->json) {
       std::printf("\nweights read per generated token: %s; SIMD target: %s\n",
                   human_bytes(double(w.bytes_per_token)).c_str(), ops::simd_target().c_str());
+      if (!membw_passes.empty())
+        std::printf("memory bandwidth: %.2f GB/s (median of %zu streaming-read passes just before and after tg)\n",
+                    stats_of(membw_passes).median, membw_passes.size());
+    }
     return 0;
   };
 }

@@ -2,7 +2,10 @@
 // is checked for its fields only: timing never lives in tests.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <sstream>
+#include <vector>
 
 #include "common/test_util.h"
 
@@ -128,6 +131,27 @@ TEST(BenchCli, TableAndMembw) {
   r = run_cli({"bench"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("-m MODEL"), std::string::npos) << r.err;
+}
+
+// With a model, --membw measures just before and just after tg (five passes
+// each) and rates tg against the median of those passes; pp is not rated.
+TEST(BenchCli, MembwMeasuredAroundTg) {
+  const auto r = run_cli({"bench", "-m", tiny_model(), "-p", "8", "-n", "4", "-r", "2", "-t", "2", "--json",
+                          "--membw", "--membw-mib", "8"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<nlohmann::json> lines;
+  std::istringstream in(r.out);
+  for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  EXPECT_TRUE(lines[0]["aviary_membw_fraction"].is_null());
+  EXPECT_FALSE(lines[0].contains("aviary_membw_samples_gbs"));
+  const auto& tg = lines[1];
+  std::vector<double> passes = tg["aviary_membw_samples_gbs"].get<std::vector<double>>();
+  ASSERT_EQ(passes.size(), 10u);
+  std::sort(passes.begin(), passes.end());
+  const double median = 0.5 * (passes[4] + passes[5]);
+  EXPECT_DOUBLE_EQ(tg["aviary_membw_gbs"].get<double>(), median);
+  EXPECT_NEAR(tg["aviary_membw_fraction"].get<double>(), tg["aviary_gbs"].get<double>() / median, 1e-9);
 }
 
 TEST(SynthCli, WritesALoadableModelAndBenchRunsOnIt) {
