@@ -48,10 +48,13 @@ class Model {
   // forward(item.tokens, *item.state, ...) alone gives. States must be distinct.
   void forward_batch(std::span<const BatchItem> items) const;
 
-  // Tokens per sequence-mode chunk (bounds scratch memory for long prompts).
-  // A pass of a batch holds at most this many rows, unless every item is a
-  // single token (a decode batch), which may take up to kDecodeRows.
-  static constexpr int64_t kChunkTokens = 128;
+  // Tokens per sequence-mode chunk (bounds scratch memory for long prompts;
+  // llama.cpp's default micro-batch too). Each chunk reads every weight once,
+  // so 512 over 128 made pp512 5-17% faster (0.1B f16, 0.4B q8_0, 1.5B q4_0)
+  // for ~30-80 MiB more scratch. A pass of a batch holds at most this many
+  // rows, unless every item is a single token (a decode batch), which may take
+  // up to kDecodeRows.
+  static constexpr int64_t kChunkTokens = 512;
   static constexpr int64_t kDecodeRows = 256;
 
  protected:

@@ -128,7 +128,7 @@ void PanelRowsT(const float* x, size_t T, const TW* W, size_t in, size_t out, si
   if (xt.size() < t_chunk * in) xt.resize(t_chunk * in);
   for (size_t t0 = 0; t0 < T; t0 += t_chunk) {
     const size_t t1 = std::min(T, t0 + t_chunk), tiles = (t1 - t0) / kPrefillT;
-    // Tiles of kPrefillT rows, then the leftovers in tiles of 4, 2 and 1
+    // Tiles of kPrefillT rows, then the leftovers in tiles of 8, 4, 2 and 1
     // (as the loop below takes them), each interleaved.
     size_t t = t0;
     float* dst_tile = xt.data();
@@ -138,6 +138,9 @@ void PanelRowsT(const float* x, size_t T, const TW* W, size_t in, size_t out, si
       dst_tile += rows * in;
     };
     for (size_t j = 0; j < tiles; ++j) interleave(std::integral_constant<size_t, kPrefillT>());
+    if constexpr (kPrefillT > 8) {
+      while (t + 8 <= t1) interleave(std::integral_constant<size_t, 8>());
+    }
     if constexpr (kPrefillT > 4) {
       while (t + 4 <= t1) interleave(std::integral_constant<size_t, 4>());
     }
@@ -153,6 +156,9 @@ void PanelRowsT(const float* x, size_t T, const TW* W, size_t in, size_t out, si
       // accumulator chain waits on every MulAdd's latency).
       const float* xr = xt.data() + tiles * kPrefillT * in;
       size_t r = t0 + tiles * kPrefillT;
+      if constexpr (kPrefillT > 8) {
+        for (; r + 8 <= t1; r += 8, xr += 8 * in) PanelTile<1, 8>(w, stride, xr, in, yp + r * out, out, valid(p));
+      }
       if constexpr (kPrefillT > 4) {
         for (; r + 4 <= t1; r += 4, xr += 4 * in) PanelTile<1, 4>(w, stride, xr, in, yp + r * out, out, valid(p));
       }
