@@ -263,8 +263,8 @@ void BM_Wkv5(benchmark::State& state) {
 void WkvArgs(benchmark::internal::Benchmark* b) {
   b->ArgNames({"H", "T", "simd", "threads"});
   for (int64_t H : {12, 32})
-    for (int64_t T : {1, 16}) {
-      b->Args({H, T, kReference, 1});
+    for (int64_t T : {1, 16, 512}) {  // 512: a prefill chunk, its inputs beyond L2
+      if (T < 512) b->Args({H, T, kReference, 1});
       b->Args({H, T, kSimd, 1});
       b->Args({H, T, kSimd, 2});
     }

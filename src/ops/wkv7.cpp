@@ -5,6 +5,8 @@
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/wkv7.cpp"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include <algorithm>
+
 #include "hwy/highway.h"
 #include "ops/load-inl.h"
 
@@ -131,25 +133,33 @@ HWY_INLINE void Wkv7Rows16(float* HWY_RESTRICT S, size_t N, size_t i0, const Wkv
 }
 #endif
 
-// Heads [h0, h1), every token in order.
+// Heads [h0, h1), every token in order: blocks of kTokenBlock tokens, each
+// head through the whole block before the next. A head's inputs are C floats
+// apart from token to token; going head by head over a whole 512-token chunk,
+// six strided streams over a new page each token outran the prefetchers and
+// the TLB (half the speed per token of T = 16). Within a block the heads read
+// neighbouring lines of the same pages, and a head's state, loaded once per
+// block, stays in L1. Each head still sees its tokens in order: the same
+// arithmetic for any T.
 void Wkv7Heads(float* S, size_t H, size_t N, size_t T, const float* r, const float* w, const float* k,
                const float* v, const float* kk, const float* a, float* y, size_t h0, size_t h1) {
-  constexpr size_t kRows = 4;
+  constexpr size_t kRows = 4, kTokenBlock = 16;
   const size_t C = H * N;
-  for (size_t h = h0; h < h1; ++h) {
-    float* Sh = S + h * N * N;
-    for (size_t t = 0; t < T; ++t) {
-      const size_t o = t * C + h * N;
-      const Wkv7Token p{r + o, w + o, k + o, v + o, kk + o, a + o};
-      size_t i = 0;
+  for (size_t t0 = 0; t0 < T; t0 += kTokenBlock)
+    for (size_t h = h0; h < h1; ++h) {
+      float* Sh = S + h * N * N;
+      for (size_t t = t0; t < std::min(T, t0 + kTokenBlock); ++t) {
+        const size_t o = t * C + h * N;
+        const Wkv7Token p{r + o, w + o, k + o, v + o, kk + o, a + o};
+        size_t i = 0;
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
-      if (N % 16 == 0)
-        for (; i < N; i += 16) Wkv7Rows16(Sh, N, i, p, y + o);
+        if (N % 16 == 0)
+          for (; i < N; i += 16) Wkv7Rows16(Sh, N, i, p, y + o);
 #endif
-      for (; i + kRows <= N; i += kRows) Wkv7Rows<kRows>(Sh, N, i, p, y + o);
-      for (; i < N; ++i) Wkv7Rows<1>(Sh, N, i, p, y + o);
+        for (; i + kRows <= N; i += kRows) Wkv7Rows<kRows>(Sh, N, i, p, y + o);
+        for (; i < N; ++i) Wkv7Rows<1>(Sh, N, i, p, y + o);
+      }
     }
-  }
 }
 
 }  // namespace aviary::ops::HWY_NAMESPACE
