@@ -1,12 +1,12 @@
 // The RWKV-7 recurrence, vectorised over the key channels of each state row
 // and shared out over the heads (each thread keeps its heads' states in its
-// own cache for all T tokens). Highway dynamic dispatch; the plain loops are
+// own cache). Highway dynamic dispatch; the plain loops are
 // reference::wkv7_sequence.
+#include <algorithm>
+
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "ops/wkv7.cpp"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
-#include <algorithm>
-
 #include "hwy/highway.h"
 #include "ops/load-inl.h"
 

@@ -46,7 +46,9 @@ TEST(SynthShapes, RanksFollowTheTrainingCodeFormula) {
     EXPECT_EQ(s.lora_w, official_lora_rank(LoraKind::Decay, s.n_embd)) << s.name;
     EXPECT_EQ(s.lora_a, official_lora_rank(LoraKind::InContextRate, s.n_embd)) << s.name;
     EXPECT_EQ(s.lora_v, official_lora_rank(LoraKind::ValueResidual, s.n_embd)) << s.name;
-    if (s.name != "0.4B") EXPECT_EQ(s.lora_g, official_lora_rank(LoraKind::Gate, s.n_embd)) << s.name;
+    if (s.name != "0.4B") {
+      EXPECT_EQ(s.lora_g, official_lora_rank(LoraKind::Gate, s.n_embd)) << s.name;
+    }
   }
   EXPECT_EQ(official_lora_rank(LoraKind::Gate, 1024), 160);  // the released 0.4B uses 128 instead
   EXPECT_EQ(official_lora_rank(LoraKind::Decay, 64), 32);    // never below 32

@@ -216,8 +216,9 @@ TEST(ServerScheduler, SecondChatTurnStartsFromTheCachedReply) {
   // At least the first user message came from the cache; with the reply's
   // state stored, everything up to the new user message did.
   EXPECT_GE(o2.usage.cached_tokens, int64_t(p2.boundary_tokens[0]));
-  if (cache.states.count(reply_cache_key(p1, content)))
+  if (cache.states.count(reply_cache_key(p1, content))) {
     EXPECT_EQ(o2.usage.cached_tokens, int64_t(p2.boundary_tokens[1]));
+  }
   EXPECT_EQ(metrics.cache_hits, 1);
   EXPECT_EQ(metrics.prefilled_tokens, int64_t(p1.tokens.size() + p2.tokens.size()) - o2.usage.cached_tokens);
 }

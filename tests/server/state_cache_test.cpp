@@ -190,7 +190,9 @@ TEST(StateCache, ConcurrentStoresAndLookupsAreSafe) {
         const size_t k = size_t(t + i) % states.size();
         cache.store("p" + std::to_string(k), states[k]);
         auto hit = cache.lookup(std::vector<std::string>{"p" + std::to_string((k + 1) % states.size())});
-        if (hit) EXPECT_EQ(floats(hit->second), floats(states[(k + 1) % states.size()]));
+        if (hit) {
+          EXPECT_EQ(floats(hit->second), floats(states[(k + 1) % states.size()]));
+        }
       }
     });
   for (auto& t : threads) t.join();
