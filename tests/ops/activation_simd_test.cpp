@@ -1,4 +1,5 @@
-// Every SIMD variant of the vectorised activations (ops/activation.h) against
+// Every SIMD variant of the vectorised activations (ops/activation.h) and
+// array helpers (ops/elementwise.h) against
 // the libm reference, over odd lengths and the input ranges the models feed,
 // plus the extremes; and position independence (a value is the same wherever
 // it lies in the array, which sequence == token-by-token mode relies on).
@@ -8,6 +9,7 @@
 #include <limits>
 
 #include "ops/activation.h"
+#include "ops/elementwise.h"
 #include "simd_test_util.h"
 
 namespace aviary::ops {
@@ -83,6 +85,35 @@ TEST_P(SimdActivation, ReluSquaredEqualsReference) {
   EXPECT_EQ(x[0], 0.f);
   EXPECT_EQ(x[1], 0.f);
   EXPECT_EQ(x[2], 4.f);
+}
+
+// add and mul are exact; the token-shift lerp is one fused multiply-add where
+// the target has one (the reference rounds the product first): within an ulp
+// or so of the operands.
+TEST_P(SimdActivation, ArrayHelpersMatchReference) {
+  for (int64_t n : kOddSizes) {
+    const auto x = random_vector(size_t(n), uint32_t(n + 11)), prev = random_vector(size_t(n), uint32_t(n + 12));
+    const auto mix = random_vector(size_t(n), uint32_t(n + 13), 0.5f, 0.5f);
+    std::vector<float> got(static_cast<size_t>(n)), want(static_cast<size_t>(n));
+    token_shift_mix(x.data(), prev.data(), mix.data(), n, got.data());
+    reference::token_shift_mix(x.data(), prev.data(), mix.data(), n, want.data());
+    for (size_t i = 0; i < got.size(); ++i)
+      ASSERT_NEAR(got[i], want[i], 3e-7 * (std::fabs(x[i]) + std::fabs(prev[i]))) << n << " " << i;
+    std::vector<float> in_place = x;  // out == x, as the value-residual mix calls it
+    token_shift_mix(in_place.data(), prev.data(), mix.data(), n, in_place.data());
+    EXPECT_EQ(in_place, got) << n;
+    for (const bool add : {true, false}) {
+      std::vector<float> y = x, y_ref = x;
+      if (add) {
+        add_inplace(y.data(), prev.data(), n);
+        reference::add_inplace(y_ref.data(), prev.data(), n);
+      } else {
+        mul_inplace(y.data(), prev.data(), n);
+        reference::mul_inplace(y_ref.data(), prev.data(), n);
+      }
+      EXPECT_EQ(y, y_ref) << n << (add ? " add" : " mul");
+    }
+  }
 }
 
 TEST_P(SimdActivation, ValueDoesNotDependOnPosition) {
