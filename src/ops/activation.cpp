@@ -17,12 +17,7 @@ HWY_INLINE void Map(float* HWY_RESTRICT y, size_t n, const F& f) {
   const size_t L = hn::Lanes(d);
   size_t i = 0;
   for (; i + L <= n; i += L) hn::StoreU(f(d, hn::LoadU(d, y + i)), d, y + i);
-  if (i < n) {
-    HWY_ALIGN float buf[hn::MaxLanes(d)] = {};
-    for (size_t j = i; j < n; ++j) buf[j - i] = y[j];
-    hn::Store(f(d, hn::Load(d, buf)), d, buf);
-    for (size_t j = i; j < n; ++j) y[j] = buf[j - i];
-  }
+  if (i < n) StorePartial(d, f(d, LoadPartialF32(d, y + i, n - i)), y + i, n - i);
 }
 
 void Sigmoid(float* y, size_t n) {

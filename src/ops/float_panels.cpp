@@ -102,6 +102,24 @@ HWY_INLINE void Interleave(const float* HWY_RESTRICT x, size_t in, float* HWY_RE
     for (size_t c = 0; c < kC; ++c) dst[i * kC + c] = x[c * in + i];
 }
 
+// Calls f(std::integral_constant<size_t, kC>(), t) for the prefill tiles
+// that cover rows [t0, t1), in order: kPrefillT rows while they last, then
+// the leftovers in tiles of 8, 4, 2 and 1 (not one row at a time: a lone
+// accumulator chain waits on every MulAdd's latency).
+template <class F>
+HWY_INLINE void ForEachTile(size_t t0, size_t t1, const F& f) {
+  size_t t = t0;
+  auto tiles = [&](auto rows) HWY_ATTR {
+    if constexpr (decltype(rows)::value <= kPrefillT)
+      for (; t + rows <= t1; t += rows) f(rows, t);
+  };
+  tiles(std::integral_constant<size_t, kPrefillT>());
+  tiles(std::integral_constant<size_t, 8>());
+  tiles(std::integral_constant<size_t, 4>());
+  tiles(std::integral_constant<size_t, 2>());
+  tiles(std::integral_constant<size_t, 1>());
+}
+
 template <typename TW>
 void PanelRowsT(const float* x, size_t T, const TW* W, size_t in, size_t out, size_t p0, size_t p1, float* y) {
   const size_t stride = in * float_panels::kRows;
@@ -127,43 +145,20 @@ void PanelRowsT(const float* x, size_t T, const TW* W, size_t in, size_t out, si
   thread_local std::vector<float> xt;
   if (xt.size() < t_chunk * in) xt.resize(t_chunk * in);
   for (size_t t0 = 0; t0 < T; t0 += t_chunk) {
-    const size_t t1 = std::min(T, t0 + t_chunk), tiles = (t1 - t0) / kPrefillT;
-    // Tiles of kPrefillT rows, then the leftovers in tiles of 8, 4, 2 and 1
-    // (as the loop below takes them), each interleaved.
-    size_t t = t0;
-    float* dst_tile = xt.data();
-    auto interleave = [&](auto rows) HWY_ATTR {
-      Interleave<decltype(rows)::value>(x + t * in, in, dst_tile);
-      t += rows;
-      dst_tile += rows * in;
-    };
-    for (size_t j = 0; j < tiles; ++j) interleave(std::integral_constant<size_t, kPrefillT>());
-    if constexpr (kPrefillT > 8) {
-      while (t + 8 <= t1) interleave(std::integral_constant<size_t, 8>());
-    }
-    if constexpr (kPrefillT > 4) {
-      while (t + 4 <= t1) interleave(std::integral_constant<size_t, 4>());
-    }
-    while (t + 2 <= t1) interleave(std::integral_constant<size_t, 2>());
-    while (t < t1) interleave(std::integral_constant<size_t, 1>());
+    const size_t t1 = std::min(T, t0 + t_chunk);
+    float* dst = xt.data();
+    ForEachTile(t0, t1, [&](auto rows, size_t t) HWY_ATTR {
+      Interleave<decltype(rows)::value>(x + t * in, in, dst);
+      dst += rows * in;
+    });
     for (p = p0; p < p1; ++p) {
       const TW* w = W + p * stride;
       float* yp = y + p * float_panels::kRows;
-      for (size_t j = 0; j < tiles; ++j)
-        PanelTile<1, kPrefillT>(w, stride, xt.data() + j * kPrefillT * in, in, yp + (t0 + j * kPrefillT) * out, out,
-                                valid(p));
-      // The rows left over: smaller tiles, not one row at a time (a lone
-      // accumulator chain waits on every MulAdd's latency).
-      const float* xr = xt.data() + tiles * kPrefillT * in;
-      size_t r = t0 + tiles * kPrefillT;
-      if constexpr (kPrefillT > 8) {
-        for (; r + 8 <= t1; r += 8, xr += 8 * in) PanelTile<1, 8>(w, stride, xr, in, yp + r * out, out, valid(p));
-      }
-      if constexpr (kPrefillT > 4) {
-        for (; r + 4 <= t1; r += 4, xr += 4 * in) PanelTile<1, 4>(w, stride, xr, in, yp + r * out, out, valid(p));
-      }
-      for (; r + 2 <= t1; r += 2, xr += 2 * in) PanelTile<1, 2>(w, stride, xr, in, yp + r * out, out, valid(p));
-      for (; r < t1; ++r, xr += in) PanelTile<1, 1>(w, stride, xr, in, yp + r * out, out, valid(p));
+      const float* xr = xt.data();
+      ForEachTile(t0, t1, [&](auto rows, size_t r) HWY_ATTR {
+        PanelTile<1, decltype(rows)::value>(w, stride, xr, in, yp + r * out, out, valid(p));
+        xr += rows * in;
+      });
     }
   }
 }
