@@ -170,6 +170,44 @@ void FfnValuePrefillArgs(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_FfnValue)->Name("FfnValue")->Apply(FfnValueArgs)->UseRealTime();
 BENCHMARK(BM_FfnValue)->Name("FfnValuePrefill")->Apply(FfnValuePrefillArgs)->UseRealTime();
 
+// Decode's products as a model streams them: each run multiplies one row by
+// the next of enough 2048 x 2048 copies (panels as linear_pack makes them) to
+// span 512 MB, so every weight comes from memory, not a cache.
+// bytes_per_second against `aviary bench --membw` is the kernel's own share of
+// the bandwidth bound, without the rest of a model's token.
+// args: dtype, threads
+void BM_GemvCold(benchmark::State& state) {
+  const auto t = DType(state.range(0));
+  const int64_t rows = 2048, cols = 2048;
+  aviary::set_default_thread_count(int(state.range(1)));
+  const auto w = random_weights(rows, cols, t);
+  const ops::Matrix stored{w.data(), t, rows, cols};
+  if (ops::linear_pack_bytes(stored) == 0) return state.SkipWithError("no panels for this type on this CPU");
+  const size_t copies = std::max<size_t>(2, (size_t(512) << 20) / ops::linear_pack_bytes(stored));
+  std::vector<aviary::PageBuffer> panels;
+  std::vector<ops::Matrix> matrix;
+  for (size_t i = 0; i < copies; ++i) {
+    ops::Matrix m = stored;
+    m.packed = panels.emplace_back(ops::linear_pack_bytes(m)).data();
+    ops::linear_pack(m, panels.back().data());
+    matrix.push_back(m);
+  }
+  std::vector<float> x(static_cast<size_t>(cols), 0.5f), y(static_cast<size_t>(rows));
+  size_t i = 0;
+  for (auto _ : state) {
+    ops::linear(x.data(), 1, matrix[i], y.data());
+    benchmark::DoNotOptimize(y.data());
+    i = (i + 1) % copies;
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(ops::linear_pack_bytes(stored)));
+  set_label(state, kPanels, int(state.range(1)));
+}
+BENCHMARK(BM_GemvCold)
+    ->Name("GemvCold")
+    ->ArgNames({"dtype", "threads"})
+    ->ArgsProduct({{int(DType::F32), int(DType::F16), int(DType::Q8_0), int(DType::Q4_0)}, {1, 2}})
+    ->UseRealTime();
+
 // The RWKV-7 LoRA factors of the 1.5B shape (C = 2048; ranks 96, 96, 256,
 // 64, as aviary synth and the official models have them), fp32 in float panels as the model keeps them: per layer the four downs
 // [rank, C] in one ops::linear_many, then the four ups [C, rank] in another,
