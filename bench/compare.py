@@ -128,7 +128,10 @@ def print_table(args, engines, samples, extras):
         # membw: the median over rounds of each round's fraction, each against
         # the bandwidth measured around that round's own tg test.
         recs = extras.get((label, test), [])
-        per_token = recs[0].get("aviary_weight_bytes_per_token") if recs else None
+        # (the bytes a tg token read vary a little from round to round when
+        # the sparse feed-forward skips columns: their median)
+        per_tokens = [r["aviary_weight_bytes_per_token"] for r in recs if r.get("aviary_weight_bytes_per_token")]
+        per_token = statistics.median(per_tokens) if per_tokens else None
         fracs = [r["aviary_membw_fraction"] for r in recs if r.get("aviary_membw_fraction") is not None]
         gen = test.startswith("tg")
         row += [f"{av * per_token / 1e9:.1f}" if gen and av and per_token else "-",

@@ -94,25 +94,35 @@ namespace {
 // about a third of the streaming speed (kernels_bench FfnValue, 2048 x 7168
 // f16: 50% zeros 1.07 ms sparse vs 0.69 ms dense; 90% zeros 0.11 ms), so
 // sparse pays below a third of the columns.
-bool sparse_pays(const float* h, std::span<const Segment> segments, int64_t F) {
+// Returns the columns the one-token rows read together (their nonzero
+// activations), or -1 when the sparse path does not pay or no row is alone.
+int64_t sparse_columns(const float* h, std::span<const Segment> segments, int64_t F) {
   int64_t decode_rows = 0, columns_read = 0;
   for (const Segment& s : segments)
     if (s.n_rows() == 1) {
       ++decode_rows;
       columns_read += ops::count_nonzero(h + s.first_row * F, F);
-      if (3 * columns_read > F) return false;
+      if (3 * columns_read > F) return -1;
     }
-  return decode_rows > 0;
+  return decode_rows > 0 ? columns_read : -1;
 }
 }  // namespace
 
-void FeedForwardValue::apply(const float* h, std::span<const Segment> segments, float* out) const {
+int64_t FeedForwardValue::apply(const float* h, std::span<const Segment> segments, float* out) const {
   const int64_t T = total_rows(segments), C = value_.rows, F = value_.cols;
-  if (!sparse_ || !sparse_pays(h, segments, F)) return ops::linear(h, T, value_, out);
-  // One-token segments alone; consecutive rows of longer ones in one product.
+  int64_t columns_read = sparse_ ? sparse_columns(h, segments, F) : -1;
+  if (columns_read < 0) {
+    ops::linear(h, T, value_, out);
+    return 0;
+  }
+  // One-token segments alone; consecutive rows of longer ones in one product,
+  // which reads every column.
   int64_t run_first = 0, run_rows = 0;
   auto flush_run = [&] {
-    if (run_rows > 0) ops::linear(h + run_first * F, run_rows, value_, out + run_first * C);
+    if (run_rows > 0) {
+      ops::linear(h + run_first * F, run_rows, value_, out + run_first * C);
+      columns_read += F;
+    }
     run_rows = 0;
   };
   for (const Segment& s : segments) {
@@ -125,6 +135,8 @@ void FeedForwardValue::apply(const float* h, std::span<const Segment> segments, 
     ops::sparse_linear(h + s.first_row * F, F, value_, out + s.first_row * C);
   }
   flush_run();
+  const int64_t skipped = F - columns_read;  // against one dense product: negative if it read more
+  return skipped >= 0 ? int64_t(dtype_bytes(value_.dtype, skipped * C)) : -int64_t(dtype_bytes(value_.dtype, -skipped * C));
 }
 
 }  // namespace aviary

@@ -156,8 +156,12 @@ class FeedForwardValue {
 
   bool sparse() const { return sparse_; }
 
-  // out [T, C] = h [T, F] times value^T, T = total_rows(segments).
-  void apply(const float* h, std::span<const Segment> segments, float* out) const;
+  // out [T, C] = h [T, F] times value^T, T = total_rows(segments). Returns
+  // the bytes of the value matrix this pass did not read, against one dense
+  // product (which reads it all once): zero on the dense path; negative when
+  // scattered one-token rows and dense runs of longer segments together read
+  // more. For Model::weight_bytes_skipped().
+  int64_t apply(const float* h, std::span<const Segment> segments, float* out) const;
 
  private:
   ops::Matrix value_;  // [C, F]

@@ -3,6 +3,7 @@
 // number of independent states.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -57,12 +58,23 @@ class Model {
   static constexpr int64_t kChunkTokens = 512;
   static constexpr int64_t kDecodeRows = 256;
 
+  // Bytes of weights the forward passes so far did not read, against each
+  // pass reading every weight once: the sparse feed-forward skips the value
+  // columns of zero activations in decode (model/blocks.h FeedForwardValue).
+  // aviary bench subtracts it to rate the bytes actually read. Counted over
+  // every thread's passes.
+  int64_t weight_bytes_skipped() const { return weight_bytes_skipped_.load(std::memory_order_relaxed); }
+
  protected:
   Model(Checkpoint ckpt, ModelConfig config) : ckpt_(std::move(ckpt)), config_(std::move(config)) {}
 
   // One pass: every segment's tokens advance its state; the logits rows go
   // through the head. forward() and forward_batch() both come down to this.
   virtual void forward_pass(const ForwardPass& pass) const = 0;
+
+  void count_skipped_weight_bytes(int64_t bytes) const {
+    if (bytes != 0) weight_bytes_skipped_.fetch_add(bytes, std::memory_order_relaxed);
+  }
 
  private:
   friend std::string model_fingerprint(const Model& model);  // model/state_file.h
@@ -81,6 +93,7 @@ class Model {
   // The float count of new_state(), computed once for check_state().
   mutable std::once_flag state_size_once_;
   mutable size_t state_size_ = 0;
+  mutable std::atomic<int64_t> weight_bytes_skipped_{0};
 };
 
 // The batch item by its short name too (aviary::BatchItem).

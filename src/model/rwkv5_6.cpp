@@ -46,7 +46,7 @@ class Rwkv5_6 final : public RwkvModel {
   void time_mix(int64_t li, std::span<const Segment> segments, Workspace& ws) const override;
   void channel_mix(int64_t li, std::span<const Segment> segments, const OutputRows& rows,
                    Workspace& ws) const override {
-    ffn_[size_t(li)].run(segments, size_t(li) * kPerLayer + kFfnPrev, rows, ws, kFfnSlots);
+    count_skipped_weight_bytes(ffn_[size_t(li)].run(segments, size_t(li) * kPerLayer + kFfnPrev, rows, ws, kFfnSlots));
   }
 
  private:

@@ -235,7 +235,7 @@ void Rwkv7::channel_mix(int64_t li, std::span<const Segment> segments, const Out
   ops::linear(xk, R, p.key, h);
   parallel_rows(R, F, [&](int64_t i0, int64_t i1) { ops::relu_squared_inplace(h + i0 * F, (i1 - i0) * F); });
   float* out = ws.get(kOut, R * C);
-  p.value.apply(h, rows.as_segments(segments), out);
+  count_skipped_weight_bytes(p.value.apply(h, rows.as_segments(segments), out));
   float* x = ws.get(kX, T * C);
   if (rows.is_all()) {
     parallel_rows(T, C, [&](int64_t t0, int64_t t1) { ops::add_inplace(x + t0 * C, out + t0 * C, (t1 - t0) * C); });

@@ -83,13 +83,13 @@ void GatedChannelMix::load(WeightReader& r, const std::string& prefix, MixForm m
   value = FeedForwardValue(r.projection(prefix + "value.weight", C, F));
 }
 
-void GatedChannelMix::run(std::span<const Segment> segments, size_t state_tensor, const OutputRows& rows,
+int64_t GatedChannelMix::run(std::span<const Segment> segments, size_t state_tensor, const OutputRows& rows,
                           Workspace& ws, size_t first_slot) const {
   const int64_t T = total_rows(segments), C = receptance.rows, F = key.rows, R = rows.count(), RC = R * C;
   const float* xln = ws.get(kSlotXln, size_t(T * C));
   float* prev = ws.get(kSlotPrev, size_t(T * C));
   shift_tokens(xln, C, segments, state_tensor, prev);
-  if (R == 0) return;
+  if (R == 0) return 0;
   float *xk = ws.get(first_slot, size_t(RC)), *xr = ws.get(first_slot + 1, size_t(RC));
   for (int64_t i = 0; i < R; ++i) {
     const int64_t t = rows[i];
@@ -103,10 +103,11 @@ void GatedChannelMix::run(std::span<const Segment> segments, size_t state_tensor
   ops::linear(xk, R, key, h);
   ops::relu_squared_inplace(h, R * F);
   float* out = ws.get(kSlotOut, size_t(RC));
-  value.apply(h, rows.as_segments(segments), out);
+  const int64_t skipped = value.apply(h, rows.as_segments(segments), out);
   ops::mul_inplace(out, r, RC);
   float* x = ws.get(kSlotX, size_t(T * C));
   for (int64_t i = 0; i < R; ++i) ops::add_inplace(x + rows[i] * C, out + i * C, C);
+  return skipped;
 }
 
 }  // namespace aviary

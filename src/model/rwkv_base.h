@@ -63,8 +63,9 @@ struct GatedChannelMix {
   // `prefix` is "blocks.N.ffn."; mix tensors are time_mix_* (Lerp) or time_maa_* (Shift).
   void load(WeightReader& r, const std::string& prefix, MixForm mix_form, int64_t C, int64_t F);
   // Reads kSlotXln, updates every segment's token-shift vector (tensor
-  // `state_tensor` of its state), adds to the `rows` of kSlotX.
-  void run(std::span<const Segment> segments, size_t state_tensor, const OutputRows& rows, Workspace& ws,
+  // `state_tensor` of its state), adds to the `rows` of kSlotX. Returns the
+  // value matrix's bytes not read (FeedForwardValue::apply).
+  int64_t run(std::span<const Segment> segments, size_t state_tensor, const OutputRows& rows, Workspace& ws,
            size_t first_slot) const;
 };
 

@@ -97,8 +97,8 @@ TEST(BenchCli, JsonLinesHaveLlamaBenchAndAviaryFields) {
   for (const auto& j : lines) {
     for (const char* k : {"build_commit", "model_filename", "model_type", "model_size", "model_n_params", "n_batch",
                           "n_threads", "type_k", "n_prompt", "n_gen", "test_time", "avg_ns", "stddev_ns", "avg_ts",
-                          "stddev_ts", "samples_ns", "samples_ts", "aviary_weight_bytes_per_token", "aviary_gbs",
-                          "aviary_membw_fraction", "simd_target"})
+                          "stddev_ts", "samples_ns", "samples_ts", "aviary_weight_bytes_per_token",
+                          "aviary_dense_weight_bytes_per_token", "aviary_gbs", "aviary_membw_fraction", "simd_target"})
       EXPECT_TRUE(j.contains(k)) << k;
     EXPECT_EQ(j["n_threads"], 2);
     EXPECT_EQ(j["samples_ns"].size(), 2u);
@@ -106,6 +106,9 @@ TEST(BenchCli, JsonLinesHaveLlamaBenchAndAviaryFields) {
     EXPECT_GT(j["avg_ts"].get<double>(), 0.0);
     EXPECT_GT(j["aviary_weight_bytes_per_token"].get<int64_t>(), 0);
     EXPECT_LT(j["aviary_weight_bytes_per_token"].get<int64_t>(), j["model_size"].get<int64_t>());
+    // What tg read: the dense figure less what the sparse feed-forward skipped.
+    EXPECT_LE(j["aviary_weight_bytes_per_token"].get<int64_t>(),
+              j["aviary_dense_weight_bytes_per_token"].get<int64_t>());
   }
   EXPECT_EQ(lines[0]["n_prompt"], 8);
   EXPECT_EQ(lines[0]["n_gen"], 0);

@@ -13,6 +13,7 @@
 #include "model/blocks.h"
 #include "model/model.h"
 #include "ops/linear.h"
+#include "ops/sparse_ffn.h"
 #include "ops/simd.h"
 
 namespace aviary {
@@ -74,6 +75,14 @@ TEST_P(SparseFfnModel, DecodeAgreesWithDense) {
     expect_close_relative(l_sparse, l_dense, "logits after token " + std::to_string(t));
   }
   expect_close_relative(flat(s_sparse), flat(s_dense), "final state");
+}
+
+// A model without the sparse path reads every weight of every pass.
+TEST_P(SparseFfnModel, DenseModelSkipsNoWeightBytes) {
+  State s = dense_->new_state();
+  std::vector<float> logits;
+  for (int32_t tok : tokens_) dense_->forward({&tok, 1}, s, logits);
+  EXPECT_EQ(dense_->weight_bytes_skipped(), 0);
 }
 
 TEST_P(SparseFfnModel, SequenceModeAgreesWithDense) {
@@ -148,14 +157,21 @@ TEST(FeedForwardValue, MixedPassesMatchTheDenseProduct) {
       h[i] = (double(i % 20) < zero_share * 20) ? 0.f : x * x;
     }
     std::vector<float> got(size_t(T * C)), want(size_t(T * C));
-    ffn.apply(h.data(), segs, got.data());
+    const int64_t skipped = ffn.apply(h.data(), segs, got.data());
     ops::linear(h.data(), T, value, want.data());
     EXPECT_LE(test::max_abs_diff(got, want), 1e-5f * std::max(1.f, max_abs(want))) << zero_share;
-    // Each row alone, as a single decode row, gives the same bits.
+    // Bytes against one dense product: the sparse rows' nonzero columns and
+    // two dense runs read more than that (negative); one product, nothing.
+    const int64_t nonzero = ops::count_nonzero(h.data(), F) + ops::count_nonzero(h.data() + 4 * F, 2 * F);
+    EXPECT_EQ(skipped, zero_share > 0.5 ? (F - nonzero - 2 * F) * C * 4 : 0) << zero_share;
+    // Each row alone, as a single decode row, gives the same bits, and skips
+    // the columns of its zeros when it takes the sparse path.
     for (int64_t t = 0; t < T; ++t) {
       std::vector<float> row(static_cast<size_t>(C));
       const Segment one{{toks.data(), 1}, 0};
-      ffn.apply(h.data() + t * F, {&one, 1}, row.data());
+      const int64_t row_skipped = ffn.apply(h.data() + t * F, {&one, 1}, row.data());
+      const int64_t row_nonzero = ops::count_nonzero(h.data() + t * F, F);
+      EXPECT_EQ(row_skipped, 3 * row_nonzero <= F ? (F - row_nonzero) * C * 4 : 0) << t;
       for (int64_t c = 0; c < C; ++c) ASSERT_EQ(row[size_t(c)], got[size_t(t * C + c)]) << t << "," << c;
     }
   }
