@@ -69,8 +69,9 @@ TEST_P(ForwardCli, InfoReportsDimensions) {
   EXPECT_EQ(j["vocab_size"], m["config"]["vocab_size"]);
   EXPECT_EQ(j["ffn_dim"], m["config"]["dim_ffn"]);
   EXPECT_EQ(j["n_params"], m["checkpoint"]["param_count"]);
-  if (m.contains("lora_dims") && !m["lora_dims"].is_null())
+  if (m.contains("lora_dims") && !m["lora_dims"].is_null()) {
     for (auto& [k, v] : m["lora_dims"].items()) EXPECT_EQ(j["lora_ranks"][k], v) << k;
+  }
   EXPECT_EQ(std::stod(j["sub_version"].get<std::string>()), m["pip_version_detected"].get<double>());
   const std::string generation = m["version"];  // "v4" .. "v7"
   const auto text = run_cli({"info", "-m", (dir() / "model.pth").string()});
