@@ -57,9 +57,13 @@ HWY_INLINE float HalfToFloat(const uint8_t* p) {
 
 // Decoders of one weight row: SetBlock(row, b) selects block b, SetGroup(g)
 // its group g of kGroup values, Load(df, k) dequantises values [kL, kL + L) of
-// that group.
+// that group. Each declares its constructor: on NEON Highway's vector type
+// has an always-inline one, and the constructor the compiler would generate
+// for a struct holding a vector lies outside the target's attributes
+// ("inlining failed ... target specific option mismatch").
 struct Q8_0Row {
   static constexpr size_t kBlockElems = 32, kBlockBytes = 34, kGroups = 1;
+  HWY_INLINE Q8_0Row() {}
   const int8_t* qs;
   VF d;
   HWY_INLINE void SetBlock(const uint8_t* row, size_t b) {
@@ -76,6 +80,7 @@ struct Q8_0Row {
 
 struct Q4_0Row {
   static constexpr size_t kBlockElems = 32, kBlockBytes = 18, kGroups = 1;
+  HWY_INLINE Q4_0Row() {}
   const uint8_t* qs;
   VF d;
   HWY_INLINE void SetBlock(const uint8_t* row, size_t b) {
@@ -94,6 +99,7 @@ struct Q4_0Row {
 
 struct Q4_KRow {
   static constexpr size_t kBlockElems = 256, kBlockBytes = 144, kGroups = 8;
+  HWY_INLINE Q4_KRow() {}
   const uint8_t* blk;
   const uint8_t* qs;
   float d, dmin;
@@ -121,6 +127,7 @@ struct Q4_KRow {
 
 struct Q4_1Row {
   static constexpr size_t kBlockElems = 32, kBlockBytes = 20, kGroups = 1;
+  HWY_INLINE Q4_1Row() {}
   const uint8_t* qs;
   VF d, m;
   HWY_INLINE void SetBlock(const uint8_t* row, size_t b) {
@@ -156,6 +163,7 @@ HWY_INLINE hn::Vec<DI32> Level5(const uint8_t* qs, int32_t qh, size_t e) {
 
 struct Q5_0Row {
   static constexpr size_t kBlockElems = 32, kBlockBytes = 22, kGroups = 1;
+  HWY_INLINE Q5_0Row() {}
   const uint8_t* qs;
   int32_t qh;
   VF d;
@@ -174,6 +182,7 @@ struct Q5_0Row {
 
 struct Q5_1Row {
   static constexpr size_t kBlockElems = 32, kBlockBytes = 24, kGroups = 1;
+  HWY_INLINE Q5_1Row() {}
   const uint8_t* qs;
   int32_t qh;
   VF d, m;
@@ -192,6 +201,7 @@ struct Q5_1Row {
 
 struct Q5_KRow {
   static constexpr size_t kBlockElems = 256, kBlockBytes = 176, kGroups = 8;
+  HWY_INLINE Q5_KRow() {}
   const uint8_t* blk;
   const uint8_t* qs;
   float d, dmin;
@@ -224,6 +234,7 @@ struct Q5_KRow {
 
 struct Q6_KRow {
   static constexpr size_t kBlockElems = 256, kBlockBytes = 210, kGroups = 8;
+  HWY_INLINE Q6_KRow() {}
   const uint8_t* blk;
   float d;
   quant::Q6KGroup group;
