@@ -21,24 +21,13 @@ for arg in "$@"; do
   esac
 done
 
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
-  $SUDO dpkg --add-architecture arm64
-  $SUDO apt-get update -qq
+  # install-missing.sh updates the package lists before it installs.
+  if [ "$(id -u)" -eq 0 ]; then dpkg --add-architecture arm64; else sudo dpkg --add-architecture arm64; fi
 fi
-packages=(g++-aarch64-linux-gnu qemu-user
-          zlib1g-dev:arm64 libhwy-dev:arm64 libgtest-dev:arm64 libgmock-dev:arm64 libbenchmark-dev:arm64
-          libreadline-dev:arm64 libcpp-httplib-dev:arm64 libhiredis-dev:arm64 libssl-dev:arm64)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "check-arm64: installing ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+scripts/install-missing.sh check-arm64 g++-aarch64-linux-gnu qemu-user \
+  zlib1g-dev:arm64 libhwy-dev:arm64 libgtest-dev:arm64 libgmock-dev:arm64 libbenchmark-dev:arm64 \
+  libreadline-dev:arm64 libcpp-httplib-dev:arm64 libhiredis-dev:arm64 libssl-dev:arm64
 
 cmake --preset arm64
 cmake --build --preset arm64

@@ -140,8 +140,9 @@ int64_t bytes_read_per_token(const TestResult& r, const WeightTraffic& w) {
   return tokens > 0 ? w.bytes_per_token - r.weight_bytes_skipped / tokens : w.bytes_per_token;
 }
 
+// bytes_per_token: what one token of the test read (bytes_read_per_token for tg).
 nlohmann::json test_json(const Model& model, const BenchOpts& o, const TestResult& r, const WeightTraffic& w,
-                         double membw_gbs) {
+                         int64_t bytes_per_token, double membw_gbs) {
   const Stats ns = stats_of(r.samples_ns), ts = stats_of(r.samples_ts);
   nlohmann::json j;
   // llama-bench's fields, in its order; those without meaning here keep its defaults.
@@ -181,13 +182,12 @@ nlohmann::json test_json(const Model& model, const BenchOpts& o, const TestResul
   // Aviary's own.
   j["aviary_median_ts"] = ts.median;
   const bool gen = r.n_gen > 0;
-  const int64_t per_token = gen ? bytes_read_per_token(r, w) : w.bytes_per_token;
-  j["aviary_weight_bytes_per_token"] = per_token;
+  j["aviary_weight_bytes_per_token"] = bytes_per_token;
   j["aviary_dense_weight_bytes_per_token"] = w.bytes_per_token;  // every weight once
-  j["aviary_gbs"] = gen ? nlohmann::json(double(per_token) * ts.median / 1e9) : nlohmann::json(nullptr);
+  j["aviary_gbs"] = gen ? nlohmann::json(double(bytes_per_token) * ts.median / 1e9) : nlohmann::json(nullptr);
   j["aviary_membw_gbs"] = membw_gbs > 0 ? nlohmann::json(membw_gbs) : nlohmann::json(nullptr);
   j["aviary_membw_fraction"] = gen && membw_gbs > 0
-                                   ? nlohmann::json(double(per_token) * ts.median / 1e9 / membw_gbs)
+                                   ? nlohmann::json(double(bytes_per_token) * ts.median / 1e9 / membw_gbs)
                                    : nlohmann::json(nullptr);
   j["simd_target"] = ops::simd_target();
   return j;
@@ -281,8 +281,9 @@ Action add_bench(CLI::App& app) {
         membw_passes.insert(membw_passes.end(), after.begin(), after.end());
       }
       if (measure) tg_membw = stats_of(membw_passes).median;
-      if (!prompt) tg_bytes_per_token = bytes_read_per_token(r, w);
-      nlohmann::json j = test_json(*model, *o, r, w, prompt ? 0 : measure ? tg_membw : o->membw_gbs);
+      const int64_t per_token = prompt ? w.bytes_per_token : bytes_read_per_token(r, w);
+      if (!prompt) tg_bytes_per_token = per_token;
+      nlohmann::json j = test_json(*model, *o, r, w, per_token, prompt ? 0 : measure ? tg_membw : o->membw_gbs);
       if (measure) j["aviary_membw_samples_gbs"] = membw_passes;
       if (o->json) std::printf("%s\n", j.dump().c_str());
       else print_table_row(j);

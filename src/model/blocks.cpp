@@ -135,8 +135,9 @@ int64_t FeedForwardValue::apply(const float* h, std::span<const Segment> segment
     ops::sparse_linear(h + s.first_row * F, F, value_, out + s.first_row * C);
   }
   flush_run();
-  const int64_t skipped = F - columns_read;  // against one dense product: negative if it read more
-  return skipped >= 0 ? int64_t(dtype_bytes(value_.dtype, skipped * C)) : -int64_t(dtype_bytes(value_.dtype, -skipped * C));
+  // Against one dense product; negative if the pass read more. The sparse
+  // path holds only plain float types, so a column is C elements.
+  return (F - columns_read) * C * int64_t(dtype_size(value_.dtype));
 }
 
 }  // namespace aviary
