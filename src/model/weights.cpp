@@ -53,8 +53,7 @@ void WeightReader::pack(ops::Matrix& m) {
   const size_t bytes = ops::linear_pack_bytes(m);
   if (bytes == 0) return;
   auto& buf = owned_.emplace_back(bytes);
-  ops::linear_pack(m, buf.data());
-  m.packed = buf.data();
+  ops::linear_pack(m, buf.data());  // sets m.packed
   // MappedFile::release ignores a range outside the mapping (a materialised copy).
   if (ckpt_.file()) ckpt_.file()->release(m.data, size_t(m.rows) * m.row_bytes());
 }

@@ -201,7 +201,7 @@ void SparsePanelRows(const uint32_t* idx, const float* val, size_t nnz, const Ma
                      float* y) {
   if constexpr (!kPanelsRun) return;
   const size_t in = size_t(W.cols), out = size_t(W.rows);
-  switch (W.dtype) {
+  switch (float_panels::panel_dtype(W)) {
     case DType::F32:
       return SparsePanelRowsT(idx, val, nnz, static_cast<const float*>(W.packed), in, out, p0, p1, y);
     case DType::F16:
@@ -216,7 +216,7 @@ void SparsePanelRows(const uint32_t* idx, const float* val, size_t nnz, const Ma
 void PanelRows(const float* x, size_t T, const Matrix& W, size_t p0, size_t p1, float* y) {
   if constexpr (!kPanelsRun) return;  // never packed for such a target (float_panels::runs())
   const size_t in = size_t(W.cols), out = size_t(W.rows);
-  switch (W.dtype) {
+  switch (float_panels::panel_dtype(W)) {
     case DType::F32: return PanelRowsT(x, T, static_cast<const float*>(W.packed), in, out, p0, p1, y);
     case DType::F16: return PanelRowsT(x, T, static_cast<const hwy::float16_t*>(W.packed), in, out, p0, p1, y);
     case DType::BF16: return PanelRowsT(x, T, static_cast<const hwy::bfloat16_t*>(W.packed), in, out, p0, p1, y);
@@ -230,9 +230,12 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 
 #include <algorithm>
+#include <atomic>
+#include <bit>
 #include <cstring>
 #include <vector>
 
+#include "ops/bf16_dot.h"
 #include "util/dtype.h"
 #include "util/thread_pool.h"
 
@@ -272,17 +275,66 @@ void pack_panels(const Matrix& W, E* dst, size_t p0, size_t p1) {
 }
 }  // namespace
 
-void pack(const Matrix& W, uint8_t* dst) {
+namespace {
+// Whether every f16 value of W is a bf16 value: its low 13 mantissa bits as
+// fp32 are zero (NaN and Inf keep f16's layout: left as f16).
+bool f16_holds_bf16(const Matrix& W) {
+  std::atomic<bool> all{true};
+  default_pool().parallel_for(W.rows, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1 && all.load(std::memory_order_relaxed); ++r) {
+      const uint8_t* row = W.row_ptr(r);
+      for (int64_t i = 0; i < W.cols; ++i) {
+        uint16_t h;
+        std::memcpy(&h, row + 2 * i, 2);
+        const uint32_t bits = std::bit_cast<uint32_t>(f16_to_f32(h));
+        if ((bits & 0xFFFFu) != 0 || (h & 0x7C00u) == 0x7C00u) {
+          all.store(false, std::memory_order_relaxed);
+          break;
+        }
+      }
+    }
+  });
+  return all.load();
+}
+
+// Panels [p0, p1) of bf16-valued f16 weights, as bf16.
+void pack_f16_as_bf16(const Matrix& W, uint16_t* dst, size_t p0, size_t p1) {
+  pack_panels(W, dst, p0, p1);
+  for (size_t i = p0 * kRows * size_t(W.cols); i < p1 * kRows * size_t(W.cols); ++i)
+    dst[i] = uint16_t(std::bit_cast<uint32_t>(f16_to_f32(dst[i])) >> 16);
+}
+}  // namespace
+
+DType pack(const Matrix& W, uint8_t* dst) {
+  const bool as_bf16 = W.dtype == DType::F16 && f16_holds_bf16(W);
   default_pool().parallel_for(int64_t(panel_count(W)), [&](int64_t p0, int64_t p1) {
-    if (dtype_size(W.dtype) == 4)
+    if (as_bf16)
+      pack_f16_as_bf16(W, reinterpret_cast<uint16_t*>(dst), size_t(p0), size_t(p1));
+    else if (dtype_size(W.dtype) == 4)
       pack_panels(W, reinterpret_cast<uint32_t*>(dst), size_t(p0), size_t(p1));
     else
       pack_panels(W, reinterpret_cast<uint16_t*>(dst), size_t(p0), size_t(p1));
   });
+  return as_bf16 ? DType::BF16 : W.dtype;
 }
 
+namespace {
+using RowsKernel = void (*)(const float*, size_t, const Matrix&, size_t, size_t, float*);
+
+// bf16 panels on an AVX512-BF16 CPU (ops/bf16_dot.h).
+bool takes_bf16_dot(const Matrix& W) { return panel_dtype(W) == DType::BF16 && bf16dot::enabled(); }
+
+void bf16_dot_rows(const float* x, size_t T, const Matrix& W, size_t p0, size_t p1, float* y) {
+  bf16dot::panel_rows(x, T, static_cast<const uint16_t*>(W.packed), size_t(W.cols), size_t(W.rows), p0, p1, y);
+}
+
+RowsKernel rows_kernel(const Matrix& W) {
+  return takes_bf16_dot(W) ? &bf16_dot_rows : &HWY_DYNAMIC_DISPATCH(PanelRows);
+}
+}  // namespace
+
 void linear(const float* x, int64_t T, const Matrix& W, float* y) {
-  const auto kernel = &HWY_DYNAMIC_DISPATCH(PanelRows);
+  const RowsKernel kernel = rows_kernel(W);
   const int64_t panels = int64_t(panel_count(W));
   if (W.rows * W.cols * T < kParallelMacs) return kernel(x, size_t(T), W, 0, size_t(panels), y);
   default_pool().parallel_for(
@@ -291,10 +343,30 @@ void linear(const float* x, int64_t T, const Matrix& W, float* y) {
 }
 
 void rows(const float* x, int64_t T, const Matrix& W, size_t p0, size_t p1, float* y) {
-  HWY_DYNAMIC_DISPATCH(PanelRows)(x, size_t(T), W, p0, p1, y);
+  rows_kernel(W)(x, size_t(T), W, p0, p1, y);
 }
 
+namespace {
+void bf16_sparse_linear(const float* h, const Matrix& W, float* y) {
+  const size_t F = size_t(W.cols);
+  thread_local std::vector<uint32_t> cols, xp;
+  if (cols.size() < (F + 1) / 2) {
+    cols.resize((F + 1) / 2);
+    xp.resize((F + 1) / 2);
+  }
+  const size_t n = bf16dot::sparse_pairs(h, F, cols.data(), xp.data());
+  const auto* panels = static_cast<const uint16_t*>(W.packed);
+  const int64_t count = int64_t(panel_count(W));
+  auto run = [&](int64_t p0, int64_t p1) {
+    bf16dot::sparse_panel_rows(cols.data(), xp.data(), n, panels, F, size_t(W.rows), size_t(p0), size_t(p1), y);
+  };
+  if (int64_t(2 * n) * W.rows < kParallelMacs) return run(0, count);
+  default_pool().parallel_for(count, run, Split::Balanced);
+}
+}  // namespace
+
 void sparse_linear(const float* h, const Matrix& W, float* y) {
+  if (takes_bf16_dot(W)) return bf16_sparse_linear(h, W, y);
   const size_t F = size_t(W.cols);
   // Per calling thread: several sequences may decode at once on different threads.
   thread_local std::vector<uint32_t> idx;

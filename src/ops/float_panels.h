@@ -1,7 +1,8 @@
 // f32 / f16 / bf16 weights in panels: the layout linear_pack (ops/linear.h)
 // gives float matrices. Panel p holds rows [32p, 32p + 32) column by column:
 // element (r, i) at panel p, offset i * 32 + (r - 32p), in the stored type
-// (rows past the matrix are zero). The same bytes as the matrix, re-laid.
+// (rows past the matrix are zero), or bf16 for bf16-valued f16 weights
+// (pack()). The same number of bytes as the matrix, re-laid.
 //
 // The kernels put the 32 rows of a panel in vector lanes and broadcast one
 // activation per column: every output is one fp32 lane fed with MulAdd over
@@ -15,6 +16,7 @@
 #include <cstdint>
 
 #include "ops/matrix.h"
+#include "util/dtype.h"
 
 namespace aviary::ops::float_panels {
 
@@ -26,8 +28,15 @@ bool runs();
 
 size_t packed_bytes(const Matrix& W);
 
-// Writes W's panels to dst (packed_bytes(W) bytes).
-void pack(const Matrix& W, uint8_t* dst);
+// Writes W's panels to dst (packed_bytes(W) bytes) and returns their element
+// type: W's own, except f16 weights that are all bf16 values (files converted
+// from the official bf16 checkpoints), which become bf16 panels, the same
+// values (linear_pack records it in W.packed_as_bf16). Decode converts bf16
+// with a shift instead of vcvtph2ps, and prefill can take ops/bf16_dot.h.
+DType pack(const Matrix& W, uint8_t* dst);
+
+// The element type of W's panels.
+inline DType panel_dtype(const Matrix& W) { return W.packed_as_bf16 ? DType::BF16 : W.dtype; }
 
 // y = x W^T from W.packed (x: [T, W.cols], y: [T, W.rows]), on the default pool.
 void linear(const float* x, int64_t T, const Matrix& W, float* y);

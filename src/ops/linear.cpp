@@ -390,12 +390,17 @@ size_t linear_pack_bytes(const Matrix& W) {
   return vnni::packs(W.dtype) ? vnni::packed_bytes(W) : 0;
 }
 
-void linear_pack(const Matrix& W, uint8_t* dst) {
+void linear_pack(Matrix& W, uint8_t* dst) {
   if (linear_pack_bytes(W) == 0)
     throw Error("linear_pack: " + std::string(dtype_name(W.dtype)) + " weights are not packed on this CPU");
   check_whole_blocks(W.dtype, W.cols, "linear_pack: weight row");
-  if (dtype_is_quantized(W.dtype)) return vnni::pack(W, dst);
-  float_panels::pack(W, dst);
+  if (dtype_is_quantized(W.dtype)) {
+    vnni::pack(W, dst);
+    W.packed_as_bf16 = false;
+  } else {
+    W.packed_as_bf16 = float_panels::pack(W, dst) == DType::BF16 && W.dtype == DType::F16;
+  }
+  W.packed = dst;
 }
 
 void linear_in_out(const float* x, int64_t T, const Matrix& W, float* y) {

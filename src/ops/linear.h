@@ -5,7 +5,9 @@
 //
 // The SIMD variant is chosen at run time (ops/simd.h); the output rows are
 // shared out over the default thread pool (util/thread_pool.h). Row t of a
-// product with T rows equals, bit for bit, the product of row t alone.
+// product with T rows equals, bit for bit, the product of row t alone. On a
+// CPU with AVX512-BF16, products of bf16 weights (and of f16 weights that
+// are all bf16 values) round the activations to bf16 (ops/bf16_dot.h).
 #pragma once
 
 #include <cstddef>
@@ -26,11 +28,12 @@ void linear(const float* x, int64_t T, const Matrix& W, float* y);
 // panels on AVX512-VNNI CPUs: ops/quant_dot_vnni.h), the same size as W. The
 // model makes it once at load: linear_pack_bytes(W) is its size, 0 when this
 // CPU's kernels read W as stored; linear_pack(W, dst) writes it (else throws
-// aviary::Error); then W.packed = dst. linear() reads W.packed when set and
-// its kernel runs, else W.data, with the same results either way (up to
-// fp32 summation order, as between SIMD variants).
+// aviary::Error) and sets W.packed = dst (and W.packed_as_bf16). linear()
+// reads W.packed when set and its kernel runs, else W.data, with the same
+// results either way (up to fp32 summation order, as between SIMD variants),
+// except that bf16 panels may round activations to bf16 (ops/bf16_dot.h).
 size_t linear_pack_bytes(const Matrix& W);
-void linear_pack(const Matrix& W, uint8_t* dst);
+void linear_pack(Matrix& W, uint8_t* dst);
 
 // Several independent linear() products (LinearJob, ops/matrix.h) in one
 // hand-out to the thread pool: the small RWKV-7 LoRA factors, each too small

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "common/fp32_activations.h"
 #include "common/test_util.h"
 
 namespace aviary {
@@ -31,6 +32,7 @@ class ForwardCli : public ::testing::TestWithParam<std::string> {
 };
 
 TEST_P(ForwardCli, BothModesMatchOfficialLogitsAndState) {
+  const test::Fp32Activations fp32;  // fp32 tolerance
   const auto m = manifest();
   const auto tokens = m["tokens"].get<std::vector<int32_t>>();
   const float tol = m["suggested_tolerances"]["fp32_engine_logits_atol"].get<float>();
@@ -45,6 +47,7 @@ TEST_P(ForwardCli, BothModesMatchOfficialLogitsAndState) {
 }
 
 TEST_P(ForwardCli, ContinuesFromOfficialPrefixState) {
+  const test::Fp32Activations fp32;  // fp32 tolerance
   const auto m = manifest();
   const auto tokens = m["tokens"].get<std::vector<int32_t>>();
   const size_t P = m["prefix_len_P"].get<size_t>();

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <vector>
 
+#include "common/fp32_activations.h"
 #include "common/test_util.h"
 
 namespace aviary {
@@ -44,6 +45,7 @@ double official_ppl() {
 }
 
 TEST(EvalCli, PerplexityMatchesOfficialLogits) {
+  const test::Fp32Activations fp32;  // the official fp32 logits' perplexity, to 1e-4
   test::TempDir tmp;
   const std::string text = write_case_text(tmp);
   const auto r = run_cli({"eval", "-m", world_model(), "--vocab", vocab(), "--ppl", text, "--max-tokens", "23",

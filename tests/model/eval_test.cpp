@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "common/fp32_activations.h"
 #include "common/test_util.h"
 #include "model/eval.h"
 #include "model/model.h"
@@ -38,6 +39,7 @@ double official_ppl(const std::string& name) {
 }
 
 TEST(Perplexity, MatchesOfficialLogits) {
+  const test::Fp32Activations fp32;  // the official fp32 logits' perplexity, to 1e-4
   for (const std::string name : {kWorldCase, "v7_tiny_L2_C128_V1000_fp32", "v6_tiny_L2_C128_V1000_fp32",
                                  "v4_tiny_L2_C128_V1000_fp32"}) {
     const auto model = load_model(test::case_model_path(name));
@@ -91,6 +93,7 @@ TEST(KlDivergence, ZeroForSameAndPositiveOtherwise) {
 }
 
 TEST(Compare, ModelWithItselfIsIdentical) {
+  const test::Fp32Activations fp32;  // the official fp32 logits' perplexity, to 1e-4
   const auto model = load_model(test::case_model_path(kWorldCase));
   const auto tokens = test::case_tokens(kWorldCase);
   const std::vector<int32_t> text(tokens.begin() + 1, tokens.end());

@@ -8,6 +8,7 @@
 
 #include "common/test_util.h"
 #include "model/model.h"
+#include "ops/bf16_dot.h"
 #include "util/error.h"
 
 namespace aviary {
@@ -35,18 +36,45 @@ RefCase load_case(const std::string& name) {
   return c;
 }
 
-float logits_tolerance(const RefCase& c) {
-  return c.manifest["suggested_tolerances"]["fp32_engine_logits_atol"].get<float>();
-}
-float state_tolerance(const RefCase& c) {
-  return c.manifest["suggested_tolerances"]["fp32_engine_state_atol"].get<float>();
+// A bf16/fp16 case runs twice: with fp32 activations (what an fp32 engine
+// computes from the same weights, held to the fp32 tolerance) and, as
+// "<case>_bf16dot", with the AVX512-BF16 products (ops/bf16_dot.h), which
+// round activations to bf16: held to the README's bf16-engine tolerance.
+constexpr std::string_view kBf16DotSuffix = "_bf16dot";
+
+bool bf16_dot_mode(const std::string& param) { return param.ends_with(kBf16DotSuffix); }
+
+std::vector<std::string> refdata_params() {
+  std::vector<std::string> params;
+  for (const std::string& name : test::refdata_cases()) {
+    params.push_back(name);
+    if (!name.ends_with("_fp32")) params.push_back(name + std::string(kBf16DotSuffix));
+  }
+  return params;
 }
 
-// Every row's argmax must agree with the reference.
-void expect_same_argmax(const std::vector<float>& got, const std::vector<float>& want, size_t V) {
+float logits_tolerance(const RefCase& c, bool bf16_dot) {
+  const auto& t = c.manifest["suggested_tolerances"];
+  return t[bf16_dot ? "bf16_engine_logits_atol" : "fp32_engine_logits_atol"].get<float>();
+}
+// The README gives no bf16-engine state tolerance: the states are held to the
+// logits' (measured: at most 0.06 on every case, logits at most 0.08, against 0.25-1.1).
+float state_tolerance(const RefCase& c, bool bf16_dot) {
+  return bf16_dot ? logits_tolerance(c, true) : c.manifest["suggested_tolerances"]["fp32_engine_state_atol"].get<float>();
+}
+
+// Every row's argmax must agree with the reference; with bf16 activations at
+// least 94% of them (the README's figure for the official bf16 engine).
+void expect_same_argmax(const std::vector<float>& got, const std::vector<float>& want, size_t V, bool bf16_dot) {
   ASSERT_EQ(got.size(), want.size());
-  for (size_t t = 0; t < got.size() / V; ++t)
-    EXPECT_EQ(test::argmax(&got[t * V], V), test::argmax(&want[t * V], V)) << "position " << t;
+  const size_t rows = got.size() / V;
+  size_t same = 0;
+  for (size_t t = 0; t < rows; ++t) {
+    const bool eq = test::argmax(&got[t * V], V) == test::argmax(&want[t * V], V);
+    same += eq;
+    if (!bf16_dot) EXPECT_TRUE(eq) << "position " << t;
+  }
+  if (bf16_dot) EXPECT_GE(double(same), 0.94 * double(rows)) << same << " of " << rows << " argmax agree";
 }
 
 void report(const std::string& what, float diff) {
@@ -57,8 +85,18 @@ void report(const std::string& what, float diff) {
 class Refdata : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    c_ = load_case(GetParam());
+    bf16_dot_ = bf16_dot_mode(GetParam());
+    was_enabled_ = ops::bf16dot::enabled();
+    ops::bf16dot::set_enabled(bf16_dot_);
+    if (bf16_dot_ && !ops::bf16dot::enabled()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+    c_ = load_case(bf16_dot_ ? GetParam().substr(0, GetParam().size() - kBf16DotSuffix.size()) : GetParam());
     model_ = load_model((c_.dir / "model.pth").string());
+  }
+  void TearDown() override { ops::bf16dot::set_enabled(was_enabled_); }
+  float logits_tolerance(const RefCase& c) const { return aviary::logits_tolerance(c, bf16_dot_); }
+  float state_tolerance(const RefCase& c) const { return aviary::state_tolerance(c, bf16_dot_); }
+  void expect_same_argmax(const std::vector<float>& got, const std::vector<float>& want, size_t V) const {
+    aviary::expect_same_argmax(got, want, V, bf16_dot_);
   }
   std::vector<float> run_rnn(std::span<const int32_t> tokens, State& s) const {
     std::vector<float> all, step;
@@ -68,6 +106,7 @@ class Refdata : public ::testing::TestWithParam<std::string> {
     }
     return all;
   }
+  bool bf16_dot_ = false, was_enabled_ = false;
   RefCase c_;
   std::unique_ptr<Model> model_;
 };
@@ -218,7 +257,7 @@ TEST_P(Refdata, IrregularChunksMatchWholeSequence) {
             state_tolerance(c_));
 }
 
-INSTANTIATE_TEST_SUITE_P(AllCases, Refdata, ::testing::ValuesIn(test::refdata_cases()),
+INSTANTIATE_TEST_SUITE_P(AllCases, Refdata, ::testing::ValuesIn(refdata_params()),
                          [](const auto& info) { return info.param; });
 
 TEST(RefdataCoverage, EveryGenerationIsPresent) {

@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "ops/bf16_dot.h"
 #include "ops/simd.h"
 #include "util/dtype.h"
 
@@ -74,14 +75,22 @@ inline std::vector<std::string> simd_variants() {
 
 // A test fixture running with the variant named by its parameter (or by
 // variant_param() for tuples), restoring the one active before afterwards.
+// The AVX512-BF16 products, which bf16 panels take whatever the variant and
+// which round activations to bf16, are off meanwhile (bf16_dot_test.cpp holds
+// them to their own definition).
 template <class Param>
 class ForcedSimdTest : public ::testing::TestWithParam<Param> {
  protected:
   void SetUp() override {
     saved_ = simd_target();
+    bf16_dot_was_ = bf16dot::enabled();
+    bf16dot::set_enabled(false);
     set_simd_target(variant_param());
   }
-  void TearDown() override { set_simd_target(saved_); }
+  void TearDown() override {
+    set_simd_target(saved_);
+    bf16dot::set_enabled(bf16_dot_was_);
+  }
   std::string variant_param() const {
     if constexpr (std::is_same_v<Param, std::string>) return this->GetParam();
     else return std::get<0>(this->GetParam());
@@ -89,6 +98,7 @@ class ForcedSimdTest : public ::testing::TestWithParam<Param> {
 
  private:
   std::string saved_;
+  bool bf16_dot_was_ = false;
 };
 
 }  // namespace aviary::ops::test
