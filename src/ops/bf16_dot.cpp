@@ -11,13 +11,11 @@
 #include "ops/bf16_dot.h"
 
 #include <algorithm>
-#include <atomic>
-#include <cstdlib>
 #include <cstring>
-#include <string_view>
 #include <type_traits>
 #include <vector>
 
+#include "ops/feature_switch.h"
 #include "ops/float_panels.h"
 #include "util/dtype.h"
 
@@ -42,18 +40,13 @@ bool cpu_has_bf16_dot() {
 #endif
 }
 
-bool initially_enabled() {
-  const char* v = std::getenv("AVIARY_BF16_DOT");
-  return cpu_has_bf16_dot() && !(v && std::string_view(v) == "0");
-}
-
-std::atomic<bool> g_enabled{initially_enabled()};
+FeatureSwitch g_switch(cpu_has_bf16_dot(), "AVIARY_BF16_DOT");
 
 }  // namespace
 
-bool enabled() { return g_enabled.load(std::memory_order_relaxed); }
+bool enabled() { return g_switch.enabled(); }
 
-void set_enabled(bool on) { g_enabled.store(on && cpu_has_bf16_dot(), std::memory_order_relaxed); }
+void set_enabled(bool on) { g_switch.set_enabled(on); }
 
 void reference_linear(const float* x, int64_t T, const Matrix& W, float* y) {
   const size_t in = size_t(W.cols);

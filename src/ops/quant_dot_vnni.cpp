@@ -10,12 +10,10 @@
 #include "ops/quant_dot_vnni.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
-#include <cstdlib>
-#include <string_view>
 #include <type_traits>
 
+#include "ops/feature_switch.h"
 #include "ops/quant.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -39,18 +37,13 @@ bool cpu_has_vnni() {
 #endif
 }
 
-bool initially_enabled() {
-  const char* v = std::getenv("AVIARY_VNNI");
-  return cpu_has_vnni() && !(v && std::string_view(v) == "0");
-}
-
-std::atomic<bool> g_enabled{initially_enabled()};
+FeatureSwitch g_switch(cpu_has_vnni(), "AVIARY_VNNI");
 
 }  // namespace
 
-bool enabled() { return g_enabled.load(std::memory_order_relaxed); }
+bool enabled() { return g_switch.enabled(); }
 
-void set_enabled(bool on) { g_enabled.store(on && cpu_has_vnni(), std::memory_order_relaxed); }
+void set_enabled(bool on) { g_switch.set_enabled(on); }
 
 bool packs(DType t) { return (t == DType::Q8_0 || t == DType::Q4_0) && enabled(); }
 
