@@ -276,46 +276,38 @@ void pack_panels(const Matrix& W, E* dst, size_t p0, size_t p1) {
 }  // namespace
 
 namespace {
-// Whether every f16 value of W is a bf16 value: its low 13 mantissa bits as
-// fp32 are zero (NaN and Inf keep f16's layout: left as f16).
-bool f16_holds_bf16(const Matrix& W) {
-  std::atomic<bool> all{true};
-  default_pool().parallel_for(W.rows, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1 && all.load(std::memory_order_relaxed); ++r) {
-      const uint8_t* row = W.row_ptr(r);
-      for (int64_t i = 0; i < W.cols; ++i) {
-        uint16_t h;
-        std::memcpy(&h, row + 2 * i, 2);
-        const uint32_t bits = std::bit_cast<uint32_t>(f16_to_f32(h));
-        if ((bits & 0xFFFFu) != 0 || (h & 0x7C00u) == 0x7C00u) {
-          all.store(false, std::memory_order_relaxed);
-          break;
-        }
-      }
-    }
-  });
-  return all.load();
-}
-
-// Panels [p0, p1) of bf16-valued f16 weights, as bf16.
-void pack_f16_as_bf16(const Matrix& W, uint16_t* dst, size_t p0, size_t p1) {
+// Panels [p0, p1) of f16 weights as bf16, converted in place while the panels
+// are still in cache; false (the panels then unfinished) at the first value
+// that is not a bf16 value: its low 13 mantissa bits as fp32 are not zero, or
+// it is an Inf or NaN (those keep f16's layout).
+bool pack_f16_as_bf16(const Matrix& W, uint16_t* dst, size_t p0, size_t p1) {
   pack_panels(W, dst, p0, p1);
-  for (size_t i = p0 * kRows * size_t(W.cols); i < p1 * kRows * size_t(W.cols); ++i)
-    dst[i] = uint16_t(std::bit_cast<uint32_t>(f16_to_f32(dst[i])) >> 16);
+  for (size_t i = p0 * kRows * size_t(W.cols); i < p1 * kRows * size_t(W.cols); ++i) {
+    const uint32_t bits = std::bit_cast<uint32_t>(f16_to_f32(dst[i]));
+    if ((bits & 0xFFFFu) != 0 || (dst[i] & 0x7C00u) == 0x7C00u) return false;
+    dst[i] = uint16_t(bits >> 16);
+  }
+  return true;
 }
 }  // namespace
 
-DType pack(const Matrix& W, uint8_t* dst) {
-  const bool as_bf16 = W.dtype == DType::F16 && f16_holds_bf16(W);
+bool pack(const Matrix& W, uint8_t* dst) {
+  if (W.dtype == DType::F16) {  // one pass when every value is a bf16 value, the usual case
+    std::atomic<bool> exact{true};
+    default_pool().parallel_for(int64_t(panel_count(W)), [&](int64_t p0, int64_t p1) {
+      if (exact.load(std::memory_order_relaxed) &&
+          !pack_f16_as_bf16(W, reinterpret_cast<uint16_t*>(dst), size_t(p0), size_t(p1)))
+        exact.store(false, std::memory_order_relaxed);
+    });
+    if (exact.load()) return true;
+  }
   default_pool().parallel_for(int64_t(panel_count(W)), [&](int64_t p0, int64_t p1) {
-    if (as_bf16)
-      pack_f16_as_bf16(W, reinterpret_cast<uint16_t*>(dst), size_t(p0), size_t(p1));
-    else if (dtype_size(W.dtype) == 4)
+    if (dtype_size(W.dtype) == 4)
       pack_panels(W, reinterpret_cast<uint32_t*>(dst), size_t(p0), size_t(p1));
     else
       pack_panels(W, reinterpret_cast<uint16_t*>(dst), size_t(p0), size_t(p1));
   });
-  return as_bf16 ? DType::BF16 : W.dtype;
+  return false;
 }
 
 namespace {

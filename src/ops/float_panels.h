@@ -28,12 +28,12 @@ bool runs();
 
 size_t packed_bytes(const Matrix& W);
 
-// Writes W's panels to dst (packed_bytes(W) bytes) and returns their element
-// type: W's own, except f16 weights that are all bf16 values (files converted
-// from the official bf16 checkpoints), which become bf16 panels, the same
-// values (linear_pack records it in W.packed_as_bf16). Decode converts bf16
-// with a shift instead of vcvtph2ps, and prefill can take ops/bf16_dot.h.
-DType pack(const Matrix& W, uint8_t* dst);
+// Writes W's panels to dst (packed_bytes(W) bytes) in W's own type, except
+// f16 weights that are all bf16 values (files converted from the official
+// bf16 checkpoints): those become bf16 panels, the same values, and pack
+// returns true (linear_pack records it in W.packed_as_bf16). Decode converts
+// bf16 with a shift instead of vcvtph2ps, and ops/bf16_dot.h applies.
+bool pack(const Matrix& W, uint8_t* dst);
 
 // The element type of W's panels.
 inline DType panel_dtype(const Matrix& W) { return W.packed_as_bf16 ? DType::BF16 : W.dtype; }

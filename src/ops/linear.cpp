@@ -398,7 +398,7 @@ void linear_pack(Matrix& W, uint8_t* dst) {
     vnni::pack(W, dst);
     W.packed_as_bf16 = false;
   } else {
-    W.packed_as_bf16 = float_panels::pack(W, dst) == DType::BF16 && W.dtype == DType::F16;
+    W.packed_as_bf16 = float_panels::pack(W, dst);
   }
   W.packed = dst;
 }
