@@ -72,9 +72,13 @@ void expect_same_argmax(const std::vector<float>& got, const std::vector<float>&
   for (size_t t = 0; t < rows; ++t) {
     const bool eq = test::argmax(&got[t * V], V) == test::argmax(&want[t * V], V);
     same += eq;
-    if (!bf16_dot) EXPECT_TRUE(eq) << "position " << t;
+    if (!bf16_dot) {
+      EXPECT_TRUE(eq) << "position " << t;
+    }
   }
-  if (bf16_dot) EXPECT_GE(double(same), 0.94 * double(rows)) << same << " of " << rows << " argmax agree";
+  if (bf16_dot) {
+    EXPECT_GE(double(same), 0.94 * double(rows)) << same << " of " << rows << " argmax agree";
+  }
 }
 
 void report(const std::string& what, float diff) {
