@@ -313,3 +313,23 @@ BENCHMARK(BM_Wkv7)->Name("Wkv7")->Apply(WkvArgs)->UseRealTime();
 BENCHMARK(BM_Wkv5)->Name("Wkv5")->Apply(WkvArgs)->UseRealTime();
 
 }  // namespace
+
+namespace {
+
+// One hand-off to the pool with (almost) no work: the fixed cost a decode
+// step pays for every parallel product or loop it shares out. args: split
+// (0 static, 1 balanced), threads
+void BM_PoolHandoff(benchmark::State& state) {
+  const auto split = state.range(0) ? aviary::Split::Balanced : aviary::Split::Static;
+  aviary::set_default_thread_count(int(state.range(1)));
+  std::vector<int64_t> sink(64 * 8);
+  for (auto _ : state) {
+    aviary::default_pool().parallel_for(
+        1024, [&](int64_t b, int64_t e) { sink[size_t(b / 128) * 8] += e - b; }, split);
+    benchmark::DoNotOptimize(sink.data());
+  }
+}
+BENCHMARK(BM_PoolHandoff)->Name("PoolHandoff")->ArgNames({"balanced", "threads"})
+    ->ArgsProduct({{0, 1}, {2}})->UseRealTime();
+
+}  // namespace
