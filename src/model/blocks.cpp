@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "io/checkpoint.h"
+#include "ops/float_panels.h"
 #include "ops/linear.h"
 #include "ops/norm.h"
 #include "util/thread_pool.h"
@@ -136,8 +137,9 @@ int64_t FeedForwardValue::apply(const float* h, std::span<const Segment> segment
   }
   flush_run();
   // Against one dense product; negative if the pass read more. The sparse
-  // path holds only plain float types, so a column is C elements.
-  return (F - columns_read) * C * int64_t(dtype_size(value_.dtype));
+  // path holds only plain float types, so a column is C elements of the
+  // panels' type (bf16 for f32 weights that hold bf16 values).
+  return (F - columns_read) * C * int64_t(dtype_size(ops::float_panels::panel_dtype(value_)));
 }
 
 }  // namespace aviary

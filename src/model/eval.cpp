@@ -195,6 +195,7 @@ WeightTraffic weight_traffic(const Model& model) {
       continue;
     w.bytes_per_token += bytes;
   }
+  w.bytes_per_token += model.packed_weight_bytes_delta();  // e.g. f32 LoRA factors read as bf16
   return w;
 }
 

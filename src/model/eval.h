@@ -100,7 +100,9 @@ struct WeightTraffic {
 
 // Computed from the checkpoint's tensors in their stored types: everything
 // except the embedding, of which one row is read, and tensors the forward
-// pass never reads (RWKV-7 layer 0's v0/v1/v2).
+// pass never reads (RWKV-7 layer 0's v0/v1/v2); then corrected by the size of
+// the kernels' copies (Model::packed_weight_bytes_delta: f32 weights held as
+// bf16 are read at half their stored size).
 WeightTraffic weight_traffic(const Model& model);
 
 }  // namespace aviary

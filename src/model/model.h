@@ -65,12 +65,19 @@ class Model {
   // every thread's passes.
   int64_t weight_bytes_skipped() const { return weight_bytes_skipped_.load(std::memory_order_relaxed); }
 
+  // Bytes by which the copies of the weights the kernels read differ from
+  // the stored tensors (WeightReader::packed_bytes_delta): what a pass reads
+  // is the stored size plus this. Negative where f32 weights are held as bf16.
+  int64_t packed_weight_bytes_delta() const { return packed_weight_bytes_delta_; }
+
  protected:
   Model(Checkpoint ckpt, ModelConfig config) : ckpt_(std::move(ckpt)), config_(std::move(config)) {}
 
   // One pass: every segment's tokens advance its state; the logits rows go
   // through the head. forward() and forward_batch() both come down to this.
   virtual void forward_pass(const ForwardPass& pass) const = 0;
+
+  void set_packed_weight_bytes_delta(int64_t bytes) { packed_weight_bytes_delta_ = bytes; }
 
   void count_skipped_weight_bytes(int64_t bytes) const {
     if (bytes != 0) weight_bytes_skipped_.fetch_add(bytes, std::memory_order_relaxed);
@@ -94,6 +101,7 @@ class Model {
   mutable std::once_flag state_size_once_;
   mutable size_t state_size_ = 0;
   mutable std::atomic<int64_t> weight_bytes_skipped_{0};
+  int64_t packed_weight_bytes_delta_ = 0;
 };
 
 // The batch item by its short name too (aviary::BatchItem).

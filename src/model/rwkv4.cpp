@@ -66,7 +66,7 @@ void Rwkv4::load() {
     att_.push_back(std::move(t));
     ffn_.emplace_back().load(r, "blocks." + std::to_string(i) + ".ffn.", MixForm::Lerp, C, F);
   }
-  owned_ = r.take_owned();
+  keep_weights(r);
 }
 
 void Rwkv4::time_mix(int64_t li, std::span<const Segment> segments, Workspace& ws) const {

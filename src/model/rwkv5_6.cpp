@@ -105,7 +105,7 @@ void Rwkv5_6::load() {
     att_.push_back(std::move(t));
     ffn_.emplace_back().load(r, b + "ffn.", v6() ? MixForm::Shift : MixForm::Lerp, C, F);
   }
-  owned_ = r.take_owned();
+  keep_weights(r);
 }
 
 void Rwkv5_6::shifted_inputs(const TimeMix56& p, int64_t T, const float* xln, const float* prev,

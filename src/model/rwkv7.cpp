@@ -106,7 +106,7 @@ void Rwkv7::load() {
     L.ffn.value = FeedForwardValue(r.projection(b + "ffn.value.weight", C, F));
     layers_.push_back(std::move(L));
   }
-  owned_ = r.take_owned();
+  keep_weights(r);
 }
 
 // The products of the time mix before the recurrence: receptance, key,

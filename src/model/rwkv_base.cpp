@@ -9,6 +9,11 @@ namespace aviary {
 
 RwkvModel::RwkvModel(Checkpoint ckpt, ModelConfig config) : Model(std::move(ckpt), std::move(config)) {}
 
+void RwkvModel::keep_weights(WeightReader& r) {
+  owned_ = r.take_owned();
+  set_packed_weight_bytes_delta(r.packed_bytes_delta());
+}
+
 void RwkvModel::load_shared(WeightReader& r) {
   const auto& c = config();
   const int64_t C = c.n_embd;

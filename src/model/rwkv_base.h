@@ -40,6 +40,10 @@ class RwkvModel : public Model {
   // per layer (how the WKV matrix is indexed is the version's business).
   State matrix_state() const;
 
+  // Takes what `r` made while loading: the copies below, and how many bytes
+  // the kernels' copies differ from the stored tensors by.
+  void keep_weights(WeightReader& r);
+
   std::deque<PageBuffer> owned_;  // materialised non-contiguous tensors and the kernels' re-laid copies
 
  private:

@@ -54,6 +54,7 @@ void WeightReader::pack(ops::Matrix& m) {
   if (bytes == 0) return;
   auto& buf = owned_.emplace_back(bytes);
   ops::linear_pack(m, buf.data());  // sets m.packed
+  packed_bytes_delta_ += int64_t(bytes) - int64_t(size_t(m.rows) * m.row_bytes());
   // MappedFile::release ignores a range outside the mapping (a materialised copy).
   if (ckpt_.file()) ckpt_.file()->release(m.data, size_t(m.rows) * m.row_bytes());
 }

@@ -50,6 +50,11 @@ class WeightReader {
   // Takes ownership of copies made for non-contiguous tensors.
   std::deque<PageBuffer> take_owned() { return std::move(owned_); }
 
+  // The kernels' copies' bytes minus those of the tensors they replace, over
+  // every matrix packed so far: negative where f32 weights are held as bf16
+  // (ops::linear_pack), positive for padding rows.
+  int64_t packed_bytes_delta() const { return packed_bytes_delta_; }
+
  private:
   void check_shape(const TensorView& t, const std::vector<int64_t>& shape) const;
   const uint8_t* contiguous_data(const TensorView& t);
@@ -57,6 +62,7 @@ class WeightReader {
   void pack(ops::Matrix& m);
   const Checkpoint& ckpt_;
   std::deque<PageBuffer> owned_;
+  int64_t packed_bytes_delta_ = 0;
 };
 
 // Shape with leading 1s removed: [1, 1, C] -> [C].

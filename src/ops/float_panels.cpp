@@ -253,7 +253,29 @@ constexpr int64_t kParallelMacs = int64_t(1) << 17;
 
 bool runs() { return HWY_DYNAMIC_DISPATCH(PanelsRun)(); }
 
-size_t packed_bytes(const Matrix& W) { return panel_count(W) * kRows * size_t(W.cols) * dtype_size(W.dtype); }
+namespace {
+// Whether f32 bits are a bf16 value: the low 16 mantissa bits are zero.
+bool is_bf16_value(uint32_t bits) { return (bits & 0xFFFFu) == 0; }
+}  // namespace
+
+bool holds_bf16_values(const Matrix& W) {
+  if (W.dtype != DType::F32) return false;
+  std::atomic<bool> all{true};
+  default_pool().parallel_for(W.rows, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1 && all.load(std::memory_order_relaxed); ++r) {
+      const auto* row = reinterpret_cast<const uint32_t*>(W.row_ptr(r));
+      uint32_t low = 0;  // OR of every low half: one branch a row
+      for (int64_t i = 0; i < W.cols; ++i) low |= row[i];
+      if (!is_bf16_value(low)) all.store(false, std::memory_order_relaxed);
+    }
+  });
+  return all.load();
+}
+
+size_t packed_bytes(const Matrix& W) {
+  const size_t element = holds_bf16_values(W) ? 2 : dtype_size(W.dtype);
+  return panel_count(W) * kRows * size_t(W.cols) * element;
+}
 
 namespace {
 // Panels [p0, p1) of W (elements of type E) into dst, padding rows zeroed.
@@ -284,14 +306,34 @@ bool pack_f16_as_bf16(const Matrix& W, uint16_t* dst, size_t p0, size_t p1) {
   pack_panels(W, dst, p0, p1);
   for (size_t i = p0 * kRows * size_t(W.cols); i < p1 * kRows * size_t(W.cols); ++i) {
     const uint32_t bits = std::bit_cast<uint32_t>(f16_to_f32(dst[i]));
-    if ((bits & 0xFFFFu) != 0 || (dst[i] & 0x7C00u) == 0x7C00u) return false;
+    if (!is_bf16_value(bits) || (dst[i] & 0x7C00u) == 0x7C00u) return false;
     dst[i] = uint16_t(bits >> 16);
   }
   return true;
 }
+
+// Panels [p0, p1) of f32 weights that are all bf16 values, as bf16: the high
+// halves of their bits, no rounding. Padding rows are zero.
+void pack_f32_as_bf16(const Matrix& W, uint16_t* dst, size_t p0, size_t p1) {
+  const size_t in = size_t(W.cols), rows = size_t(W.rows);
+  for (size_t p = p0; p < p1; ++p) {
+    uint16_t* panel = dst + p * kRows * in;
+    for (size_t r = 0; r < kRows; ++r) {
+      const size_t o = p * kRows + r;
+      const auto* row = o < rows ? reinterpret_cast<const uint32_t*>(W.row_ptr(int64_t(o))) : nullptr;
+      for (size_t i = 0; i < in; ++i) panel[i * kRows + r] = row ? uint16_t(row[i] >> 16) : 0;
+    }
+  }
+}
 }  // namespace
 
 bool pack(const Matrix& W, uint8_t* dst) {
+  if (holds_bf16_values(W)) {  // f32 (packed_bytes sized dst for bf16 by the same test)
+    default_pool().parallel_for(int64_t(panel_count(W)), [&](int64_t p0, int64_t p1) {
+      pack_f32_as_bf16(W, reinterpret_cast<uint16_t*>(dst), size_t(p0), size_t(p1));
+    });
+    return true;
+  }
   if (W.dtype == DType::F16) {  // one pass when every value is a bf16 value, the usual case
     std::atomic<bool> exact{true};
     default_pool().parallel_for(int64_t(panel_count(W)), [&](int64_t p0, int64_t p1) {
@@ -314,7 +356,11 @@ namespace {
 using RowsKernel = void (*)(const float*, size_t, const Matrix&, size_t, size_t, float*);
 
 // bf16 panels on an AVX512-BF16 CPU (ops/bf16_dot.h).
-bool takes_bf16_dot(const Matrix& W) { return panel_dtype(W) == DType::BF16 && bf16dot::enabled(); }
+// f32 weights stay on fp32 activations even in bf16 panels: their products
+// are then those of f32 panels bit for bit, as an f32 file asks.
+bool takes_bf16_dot(const Matrix& W) {
+  return panel_dtype(W) == DType::BF16 && W.dtype != DType::F32 && bf16dot::enabled();
+}
 
 void bf16_dot_rows(const float* x, size_t T, const Matrix& W, size_t p0, size_t p1, float* y) {
   bf16dot::panel_rows(x, T, static_cast<const uint16_t*>(W.packed), size_t(W.cols), size_t(W.rows), p0, p1, y);

@@ -26,13 +26,24 @@ constexpr size_t kRows = 32;
 // vectors: every x86 and NEON target; scalable ones multiply W as stored).
 bool runs();
 
+// Whether W is f32 and every value of it is a bf16 value (the low 16 bits
+// zero), as in files that store the official bf16 checkpoints' tensors as
+// f32: llama.cpp's GGUF files keep RWKV-7's LoRA factors so. A scan of W.
+bool holds_bf16_values(const Matrix& W);
+
+// Bytes of W's panels: half of W's own for f32 weights that hold bf16 values.
 size_t packed_bytes(const Matrix& W);
 
 // Writes W's panels to dst (packed_bytes(W) bytes) in W's own type, except
-// f16 weights that are all bf16 values (files converted from the official
-// bf16 checkpoints): those become bf16 panels, the same values, and pack
-// returns true (linear_pack records it in W.packed_as_bf16). Decode converts
-// bf16 with a shift instead of vcvtph2ps, and ops/bf16_dot.h applies.
+// weights that are all bf16 values, which become bf16 panels, the same
+// values, and pack returns true (linear_pack records it in
+// W.packed_as_bf16):
+// - f16 weights converted from the official bf16 checkpoints: decode
+//   converts bf16 with a shift instead of vcvtph2ps, and ops/bf16_dot.h
+//   applies (activations rounded to bf16 as for bf16 weights);
+// - f32 weights (holds_bf16_values): half the bytes to stream, and the
+//   activations stay fp32, so the products equal those of f32 panels bit for
+//   bit.
 bool pack(const Matrix& W, uint8_t* dst);
 
 // The element type of W's panels.

@@ -385,13 +385,19 @@ bool float_panels_on() {
 }
 }  // namespace
 
+namespace {
+bool packs(const Matrix& W) {
+  return W.rows > 0 && W.cols > 0 && (dtype_is_quantized(W.dtype) ? vnni::packs(W.dtype) : float_panels_on());
+}
+}  // namespace
+
 size_t linear_pack_bytes(const Matrix& W) {
-  if (!dtype_is_quantized(W.dtype)) return float_panels_on() ? float_panels::packed_bytes(W) : 0;
-  return vnni::packs(W.dtype) ? vnni::packed_bytes(W) : 0;
+  if (!packs(W)) return 0;
+  return dtype_is_quantized(W.dtype) ? vnni::packed_bytes(W) : float_panels::packed_bytes(W);
 }
 
 void linear_pack(Matrix& W, uint8_t* dst) {
-  if (linear_pack_bytes(W) == 0)
+  if (!packs(W))
     throw Error("linear_pack: " + std::string(dtype_name(W.dtype)) + " weights are not packed on this CPU");
   check_whole_blocks(W.dtype, W.cols, "linear_pack: weight row");
   if (dtype_is_quantized(W.dtype)) {

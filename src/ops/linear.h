@@ -25,7 +25,9 @@ namespace aviary::ops {
 void linear(const float* x, int64_t T, const Matrix& W, float* y);
 
 // Some kernels multiply faster from a copy of W re-laid for them (Q8_0/Q4_0
-// panels on AVX512-VNNI CPUs: ops/quant_dot_vnni.h), the same size as W. The
+// panels on AVX512-VNNI CPUs: ops/quant_dot_vnni.h; float panels:
+// ops/float_panels.h), the same size as W, or half of it for f32 weights that
+// are all bf16 values (held as bf16, the same numbers). The
 // model makes it once at load: linear_pack_bytes(W) is its size, 0 when this
 // CPU's kernels read W as stored; linear_pack(W, dst) writes it (else throws
 // aviary::Error) and sets W.packed = dst (and W.packed_as_bf16). linear()

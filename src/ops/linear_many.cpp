@@ -53,7 +53,8 @@ Plan plan_for(const LinearJob& j, Kind kind) {
   // activation rows once for every panel it is given.
   p.per_group = j.T == 1 ? kDecodePanelsPerUnit : std::max<int64_t>(1, p.panels);
   p.groups = (p.panels + p.per_group - 1) / p.per_group;
-  p.group_bytes = p.per_group * int64_t(dtype_bytes(W.dtype, rows_per_panel * W.cols));
+  const DType stored = kind == Kind::Float ? float_panels::panel_dtype(W) : W.dtype;  // what is streamed
+  p.group_bytes = p.per_group * int64_t(dtype_bytes(stored, rows_per_panel * W.cols));
   return p;
 }
 

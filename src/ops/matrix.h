@@ -20,9 +20,9 @@ struct Matrix {
   // linear_pack), or null. `data` stays the row-major original: the reference
   // and the other kernels read it.
   const void* packed = nullptr;
-  // Set by linear_pack when the float panels hold f16 weights as bf16: every
-  // value of W is a bf16 value (as in files converted from the official bf16
-  // checkpoints), so the copy is exact and the bf16 kernels apply.
+  // Set by linear_pack when the float panels hold f16 or f32 weights as bf16:
+  // every value of W is a bf16 value (as in files converted from the official
+  // bf16 checkpoints), so the copy is exact (ops/float_panels.h).
   bool packed_as_bf16 = false;
 
   size_t row_bytes() const { return dtype_bytes(dtype, cols); }

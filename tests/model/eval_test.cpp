@@ -6,8 +6,13 @@
 
 #include "common/fp32_activations.h"
 #include "common/test_util.h"
+#include "io/checkpoint.h"
 #include "model/eval.h"
+#include "model/gguf_rwkv7.h"
 #include "model/model.h"
+#include "ops/float_panels.h"
+#include "ops/linear.h"
+#include "util/dtype.h"
 #include "util/error.h"
 
 namespace aviary {
@@ -194,7 +199,44 @@ TEST(WeightTraffic, CountsOneEmbeddingRowAndSkipsUnusedLayer0Tensors) {
   EXPECT_GT(unused, 0);
   EXPECT_EQ(w.model_bytes, all);
   EXPECT_EQ(w.n_params, params);
-  EXPECT_EQ(w.bytes_per_token, all - (V - 1) * C * 4 - unused);
+  // Plus what the kernels' copies add: here the head's panels, padded to
+  // whole panels (V = 1000 rows), where this CPU has them.
+  EXPECT_GE(model->packed_weight_bytes_delta(), 0);
+  EXPECT_EQ(w.bytes_per_token, all - (V - 1) * C * 4 - unused + model->packed_weight_bytes_delta());
+}
+
+// A GGUF of the official bf16 weights keeps the LoRA factors f32 (as
+// llama.cpp's do): their values are bf16 values, so the kernels hold them as
+// bf16 (ops/float_panels.h) and a token reads half their stored bytes.
+TEST(WeightTraffic, CountsF32LoraFactorsHeldAsBf16AtHalfTheirSize) {
+  if (!ops::float_panels::runs()) GTEST_SKIP() << "no float panels on this target";
+  test::TempDir tmp;
+  const std::string path = (tmp / "q8.gguf").string();
+  write_rwkv7_gguf(Checkpoint::open(test::case_model_path("v7_tiny_L2_C128_V1000_bf16")), path, DType::Q8_0, {});
+  const auto model = load_model(path);
+  // The official code never reads layer 0's value-residual tensors.
+  auto unused = [](const std::string& n) { return n == "blocks.0.att.v1" || n == "blocks.0.att.v2" || n == "blocks.0.att.v0"; };
+  int64_t lora_f32 = 0;
+  for (const auto& t : model->checkpoint().tensors()) {
+    const bool factor = t.name.find(".att.") != std::string::npos && t.shape.size() == 2 &&
+                        (t.name.back() == '1' || t.name.back() == '2') && !unused(t.name);
+    if (factor && t.dtype == DType::F32) lora_f32 += int64_t(t.nbytes());
+  }
+  EXPECT_GT(lora_f32, 0);
+  // The head (q8_0, V = 1000 rows) pads its last panel where it is packed.
+  const auto& head = model->checkpoint().get("head.weight");
+  const int64_t V = head.shape.front(), C = head.shape.back();
+  const ops::Matrix H{head.data, head.dtype, V, C};
+  const size_t head_pack = ops::linear_pack_bytes(H);
+  const int64_t head_padding = head_pack == 0 ? 0 : int64_t(head_pack) - int64_t(head.nbytes());
+  EXPECT_EQ(model->packed_weight_bytes_delta(), -lora_f32 / 2 + head_padding);
+  const WeightTraffic w = weight_traffic(*model);
+  int64_t stored = 0;
+  for (const auto& t : model->checkpoint().tensors())
+    if (t.name != "emb.weight" && !unused(t.name)) stored += int64_t(t.nbytes());
+  const auto& emb = model->checkpoint().get("emb.weight");
+  stored += int64_t(emb.nbytes()) / emb.shape.front();
+  EXPECT_EQ(w.bytes_per_token, stored + model->packed_weight_bytes_delta());
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "model/model.h"
 #include "ops/linear.h"
 #include "ops/sparse_ffn.h"
+#include "util/dtype.h"
 #include "ops/simd.h"
 
 namespace aviary {
@@ -134,10 +135,19 @@ TEST(FeedForwardValue, SparseOnlyForFloatPanelsAndWhenEnabled) {
 // A pass mixing one-token segments (sparse rows) with longer ones (dense
 // runs) against ops::linear on the panels; and the same rows again
 // when so many decode rows are nonzero that the block takes one dense product.
-TEST(FeedForwardValue, MixedPassesMatchTheDenseProduct) {
+// f32 weights, and f32 weights that hold bf16 values (bf16 panels: a skipped
+// column is C elements of 2 bytes).
+class FeedForwardValueMixed : public ::testing::TestWithParam<bool> {};
+
+TEST_P(FeedForwardValueMixed, MixedPassesMatchTheDenseProduct) {
+  const bool bf16_values = GetParam();
   const int64_t C = 37, F = 150;
   std::vector<float> w(size_t(C * F));
-  for (size_t i = 0; i < w.size(); ++i) w[i] = std::sin(float(i) * 0.37f);
+  for (size_t i = 0; i < w.size(); ++i) {
+    w[i] = std::sin(float(i) * 0.37f);
+    if (bf16_values) w[i] = bf16_to_f32(f32_to_bf16(w[i]));
+  }
+  const int64_t element = bf16_values ? 2 : 4;
   ops::Matrix value{w.data(), DType::F32, C, F};
   std::vector<uint8_t> panels(ops::linear_pack_bytes(value));
   if (panels.empty()) GTEST_SKIP() << "no float panels on this CPU target";
@@ -163,7 +173,7 @@ TEST(FeedForwardValue, MixedPassesMatchTheDenseProduct) {
     // Bytes against one dense product: the sparse rows' nonzero columns and
     // two dense runs read more than that (negative); one product, nothing.
     const int64_t nonzero = ops::count_nonzero(h.data(), F) + ops::count_nonzero(h.data() + 4 * F, 2 * F);
-    EXPECT_EQ(skipped, zero_share > 0.5 ? (F - nonzero - 2 * F) * C * 4 : 0) << zero_share;
+    EXPECT_EQ(skipped, zero_share > 0.5 ? (F - nonzero - 2 * F) * C * element : 0) << zero_share;
     // Each row alone, as a single decode row, gives the same bits, and skips
     // the columns of its zeros when it takes the sparse path.
     for (int64_t t = 0; t < T; ++t) {
@@ -171,11 +181,13 @@ TEST(FeedForwardValue, MixedPassesMatchTheDenseProduct) {
       const Segment one{{toks.data(), 1}, 0};
       const int64_t row_skipped = ffn.apply(h.data() + t * F, {&one, 1}, row.data());
       const int64_t row_nonzero = ops::count_nonzero(h.data() + t * F, F);
-      EXPECT_EQ(row_skipped, 3 * row_nonzero <= F ? (F - row_nonzero) * C * 4 : 0) << t;
+      EXPECT_EQ(row_skipped, 3 * row_nonzero <= F ? (F - row_nonzero) * C * element : 0) << t;
       for (int64_t c = 0; c < C; ++c) ASSERT_EQ(row[size_t(c)], got[size_t(t * C + c)]) << t << "," << c;
     }
   }
 }
+INSTANTIATE_TEST_SUITE_P(Weights, FeedForwardValueMixed, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "F32HoldingBf16" : "F32"; });
 
 }  // namespace
 }  // namespace aviary

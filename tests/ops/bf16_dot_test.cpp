@@ -1,7 +1,7 @@
 // The AVX512-BF16 products on bf16 float panels (ops/bf16_dot.h): against
 // their scalar definition over odd shapes, bit for bit between decode,
 // prefill, threads and the sparse decode, within the bf16 rounding bound of
-// the fp32 product, and which f16 matrices become bf16 panels.
+// the fp32 product, and which f16 and f32 matrices become bf16 panels.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -164,6 +164,58 @@ TEST(Bf16Panels, F16HoldingBf16ValuesIsPackedAsBf16) {
   h[5] = f32_to_f16(std::numeric_limits<float>::infinity());
   linear_pack(odd, f16_panels.data());
   EXPECT_FALSE(odd.packed_as_bf16);
+}
+
+// f32 weights that are all bf16 values become bf16 panels of half the bytes
+// and keep fp32 activations (also where AVX512-BF16 is on): every product,
+// decode, prefill and sparse decode, equals that of f32 panels bit for bit.
+// The reference: the same matrix with one value of its last row moved off
+// bf16, which keeps f32 panels; rows are independent, so the other rows must
+// agree exactly. On every CPU.
+TEST(Bf16Panels, F32HoldingBf16ValuesIsPackedAsBf16WithFp32Activations) {
+  const int64_t rows = 33, cols = 130, T = 17;  // 33 rows: a padded second panel
+  if (!float_panels::runs()) GTEST_SKIP() << "no float panels on this target";
+  const auto b = stored_weights(rows * cols, DType::BF16, 11);
+  std::vector<float> f(size_t(rows * cols));
+  convert_to_f32(b.data(), DType::BF16, rows * cols, f.data());
+  Matrix held{f.data(), DType::F32, rows, cols};
+  EXPECT_TRUE(float_panels::holds_bf16_values(held));
+  const size_t panel_bytes = 2 * float_panels::kRows * size_t(cols);
+  ASSERT_EQ(linear_pack_bytes(held), 2 * panel_bytes);  // two panels of bf16
+  std::vector<uint8_t> held_panels(linear_pack_bytes(held));
+  linear_pack(held, held_panels.data());
+  EXPECT_TRUE(held.packed_as_bf16);
+  EXPECT_EQ(float_panels::panel_dtype(held), DType::BF16);
+
+  std::vector<float> g = f;
+  g.back() += std::ldexp(std::fabs(g.back()) + 1.f, -20);  // not a bf16 value any more
+  Matrix plain{g.data(), DType::F32, rows, cols};
+  EXPECT_FALSE(float_panels::holds_bf16_values(plain));
+  ASSERT_EQ(linear_pack_bytes(plain), 4 * panel_bytes);
+  std::vector<uint8_t> plain_panels(linear_pack_bytes(plain));
+  linear_pack(plain, plain_panels.data());
+  EXPECT_FALSE(plain.packed_as_bf16);
+
+  auto x = random_vector(size_t(T * cols), 5);
+  auto same_but_last_row = [&](const std::vector<float>& a, const std::vector<float>& c, int64_t t,
+                               const char* what) {
+    for (int64_t i = 0; i < t; ++i)
+      for (int64_t o = 0; o + 1 < rows; ++o)
+        ASSERT_EQ(a[size_t(i * rows + o)], c[size_t(i * rows + o)]) << what << " T=" << t << " row " << o;
+  };
+  for (int64_t t : {int64_t(1), T}) {
+    std::vector<float> yh(size_t(t * rows)), yp(yh.size());
+    linear(x.data(), t, held, yh.data());
+    linear(x.data(), t, plain, yp.data());
+    same_but_last_row(yh, yp, t, "linear");
+  }
+  for (size_t i = 0; i < size_t(cols); i += 3) x[i] = 0;  // a third of the columns skipped
+  std::vector<float> sh(static_cast<size_t>(rows)), sp(sh.size());
+  float_panels::sparse_linear(x.data(), held, sh.data());
+  float_panels::sparse_linear(x.data(), plain, sp.data());
+  same_but_last_row(sh, sp, 1, "sparse_linear");
+  // f16/bf16 matrices and f32 ones with other values are not "held".
+  EXPECT_FALSE(float_panels::holds_bf16_values(Matrix{b.data(), DType::BF16, rows, cols}));
 }
 
 // Turned off, bf16 panels take the Highway kernels with fp32 activations.
