@@ -149,15 +149,16 @@ void Rwkv7::time_mix(int64_t li, std::span<const Segment> segments, Workspace& w
 
   float *xr = ws.get(kXr, TC), *xw = ws.get(kXw, TC), *xk = ws.get(kXk, TC), *xv = ws.get(kXv, TC),
         *xa = ws.get(kXa, TC), *xg = ws.get(kXg, TC);
-  parallel_rows(T, 6 * C, [&](int64_t t0, int64_t t1) {
+  parallel_rows_or_heads(T, H, N, 6, [&](int64_t t0, int64_t t1, int64_t c0, int64_t c1) {
+    const int64_t n = c1 - c0;
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t o = t * C;
-      ops::token_shift_mix(xln + o, prev + o, p.x_r.data(), C, xr + o);
-      ops::token_shift_mix(xln + o, prev + o, p.x_w.data(), C, xw + o);
-      ops::token_shift_mix(xln + o, prev + o, p.x_k.data(), C, xk + o);
-      ops::token_shift_mix(xln + o, prev + o, p.x_v.data(), C, xv + o);
-      ops::token_shift_mix(xln + o, prev + o, p.x_a.data(), C, xa + o);
-      ops::token_shift_mix(xln + o, prev + o, p.x_g.data(), C, xg + o);
+      const int64_t o = t * C + c0;
+      ops::token_shift_mix(xln + o, prev + o, p.x_r.data() + c0, n, xr + o);
+      ops::token_shift_mix(xln + o, prev + o, p.x_w.data() + c0, n, xw + o);
+      ops::token_shift_mix(xln + o, prev + o, p.x_k.data() + c0, n, xk + o);
+      ops::token_shift_mix(xln + o, prev + o, p.x_v.data() + c0, n, xv + o);
+      ops::token_shift_mix(xln + o, prev + o, p.x_a.data() + c0, n, xa + o);
+      ops::token_shift_mix(xln + o, prev + o, p.x_g.data() + c0, n, xg + o);
     }
   });
 
@@ -167,28 +168,31 @@ void Rwkv7::time_mix(int64_t li, std::span<const Segment> segments, Workspace& w
   float* v_first = ws.get(kVFirst, TC);
   float* vmix = xr;  // xr is consumed by the first hand-off: reused for the value-residual gate
   project(p, T, {xr, xk, xv, xw, xa, xg, r, k, v, w, a, g, vmix}, ws.get(kLora, size_t(T * ranks)));
-  parallel_rows(T, 16 * C, [&](int64_t t0, int64_t t1) {  // three vectorised exp per channel
+  // Three vectorised exp per channel.
+  parallel_rows_or_heads(T, H, N, 16, [&](int64_t t0, int64_t t1, int64_t c0, int64_t c1) {
+    const int64_t n = c1 - c0;
+    const float *a0 = p.a0.data() + c0, *w0 = p.w0.data() + c0, *k_k = p.k_k.data() + c0, *k_a = p.k_a.data() + c0;
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t o = t * C;
+      const int64_t o = t * C + c0;
       float *at = a + o, *wt = w + o, *kt = k + o, *kkt = kk + o, *vt = v + o;
-      ops::add_inplace(at, p.a0.data(), C);
-      ops::sigmoid_inplace(at, C);
-      ops::add_inplace(wt, p.w0.data(), C);
-      ops::sigmoid_inplace(wt, C);
-      ops::exp_inplace(wt, -kDecayScale, C);
-      for (int64_t i = 0; i < C; ++i) {
-        kkt[i] = kt[i] * p.k_k[size_t(i)];
-        kt[i] = kt[i] * (1.f + (at[i] - 1.f) * p.k_a[size_t(i)]);
+      ops::add_inplace(at, a0, n);
+      ops::sigmoid_inplace(at, n);
+      ops::add_inplace(wt, w0, n);
+      ops::sigmoid_inplace(wt, n);
+      ops::exp_inplace(wt, -kDecayScale, n);
+      for (int64_t i = 0; i < n; ++i) {
+        kkt[i] = kt[i] * k_k[i];
+        kt[i] = kt[i] * (1.f + (at[i] - 1.f) * k_a[i]);
       }
       if (p.value_residual) {
         float* gate = vmix + o;
-        ops::add_inplace(gate, p.v0.data(), C);
-        ops::sigmoid_inplace(gate, C);
-        ops::token_shift_mix(vt, v_first + o, gate, C, vt);  // v + (v_first - v) * gate
+        ops::add_inplace(gate, p.v0.data() + c0, n);
+        ops::sigmoid_inplace(gate, n);
+        ops::token_shift_mix(vt, v_first + o, gate, n, vt);  // v + (v_first - v) * gate
       } else {
-        std::copy(vt, vt + C, v_first + o);
+        std::copy(vt, vt + n, v_first + o);
       }
-      ops::l2_normalize_groups(kkt, H, N, kNormalizeEps, kkt);
+      ops::l2_normalize_groups(kkt, n / N, N, kNormalizeEps, kkt);
     }
   });
 
@@ -199,18 +203,18 @@ void Rwkv7::time_mix(int64_t li, std::span<const Segment> segments, Workspace& w
                        k + o, v + o, kk + o, a + o, y + o);
   });
 
-  parallel_rows(T, 8 * C, [&](int64_t t0, int64_t t1) {
+  parallel_rows_or_heads(T, H, N, 8, [&](int64_t t0, int64_t t1, int64_t c0, int64_t c1) {
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t o = t * C;
-      ops::group_norm(y + o, H, N, p.ln_x.w.data(), p.ln_x.b.data(), kGroupNormEps, y + o);
-      for (int64_t h = 0; h < H; ++h) {
+      const int64_t o = t * C + c0;
+      ops::group_norm(y + o, (c1 - c0) / N, N, p.ln_x.w.data() + c0, p.ln_x.b.data() + c0, kGroupNormEps, y + o);
+      for (int64_t h = c0 / N; h < c1 / N; ++h) {
         // Per-head "bonus": (r . (k * r_k)) v, the current token's direct path.
-        const int64_t hb = o + h * N;
+        const int64_t hb = t * C + h * N;
         float s = 0;
         for (int64_t n = 0; n < N; ++n) s += r[hb + n] * k[hb + n] * p.r_k[size_t(h * N + n)];
         for (int64_t n = 0; n < N; ++n) y[hb + n] += s * v[hb + n];
       }
-      ops::mul_inplace(y + o, g + o, C);
+      ops::mul_inplace(y + o, g + o, c1 - c0);
     }
   });
   float* out = ws.get(kOut, TC);
