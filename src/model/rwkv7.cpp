@@ -114,29 +114,86 @@ void Rwkv7::load() {
 // in-context learning rate (identity), the gate (sigmoid) and, past layer 0,
 // the value residual (identity), as the official code has them. Everything
 // that reads only the token-shifted inputs is one hand-out to the thread
-// pool (ops::linear_many), all ups another: each LoRA product alone is too
-// small to share out, and decode streams all of a layer's weights at once.
-struct ProjectionIo {
-  const float *xr, *xk, *xv, *xw, *xa, *xg;  // inputs [T, C]
-  float *r, *k, *v, *w, *a, *g, *vmix;       // outputs [T, C]
+// pool (ops::linear_many): each LoRA product alone is too small to share
+// out, and decode streams all of a layer's weights at once. The ups come
+// after the activations (lora_ups, or per head in decode).
+struct TimeMixBuffers {
+  const float *xr, *xk, *xv, *xw, *xa, *xg;  // token-shifted inputs [T, C]
+  float *r, *k, *v, *w, *a, *g, *vmix;       // projections [T, C] (vmix: the value-residual gate)
+  float *tw, *ta, *tg, *tv;                  // LoRA hidden activations [T, rank]
+  float *kk, *v_first, *y;                   // [T, C]
 };
 
-void project(const TimeMix& p, int64_t T, const ProjectionIo& io, float* tmp) {
-  float* tw = tmp;
-  float* ta = tw + T * p.w1.rows;
-  float* tg = ta + T * p.a1.rows;
-  float* tv = tg + T * p.g1.rows;
+void project_and_lora_downs(const TimeMix& p, int64_t T, const TimeMixBuffers& b) {
   const size_t loras = p.value_residual ? 4 : 3;
-  const ops::LinearJob first[] = {{io.xr, T, &p.receptance, io.r}, {io.xk, T, &p.key, io.k},
-                                  {io.xv, T, &p.value, io.v},      {io.xw, T, &p.w1, tw},
-                                  {io.xa, T, &p.a1, ta},           {io.xg, T, &p.g1, tg},
-                                  {io.xv, T, &p.v1, tv}};
+  const ops::LinearJob first[] = {{b.xr, T, &p.receptance, b.r}, {b.xk, T, &p.key, b.k},
+                                  {b.xv, T, &p.value, b.v},      {b.xw, T, &p.w1, b.tw},
+                                  {b.xa, T, &p.a1, b.ta},        {b.xg, T, &p.g1, b.tg},
+                                  {b.xv, T, &p.v1, b.tv}};
   ops::linear_many(std::span(first, 3 + loras));
-  ops::tanh_inplace(tw, T * p.w1.rows);
-  ops::sigmoid_inplace(tg, T * p.g1.rows);
-  const ops::LinearJob ups[] = {{tw, T, &p.w2, io.w}, {ta, T, &p.a2, io.a}, {tg, T, &p.g2, io.g},
-                                {tv, T, &p.v2, io.vmix}};
-  ops::linear_many(std::span(ups, loras));
+  ops::tanh_inplace(b.tw, T * p.w1.rows);
+  ops::sigmoid_inplace(b.tg, T * p.g1.rows);
+}
+
+// The LoRA ups of every channel, in one hand-out.
+void lora_ups(const TimeMix& p, int64_t T, const TimeMixBuffers& b) {
+  const ops::LinearJob ups[] = {{b.tw, T, &p.w2, b.w}, {b.ta, T, &p.a2, b.a}, {b.tg, T, &p.g2, b.g},
+                                {b.tv, T, &p.v2, b.vmix}};
+  ops::linear_many(std::span(ups, p.value_residual ? 4 : 3));
+}
+
+// The LoRA ups of one token's channels [c0, c1) only.
+void lora_ups_rows(const TimeMix& p, const TimeMixBuffers& b, int64_t c0, int64_t c1) {
+  ops::linear_rows(b.tw, 1, p.w2, c0, c1, b.w);
+  ops::linear_rows(b.ta, 1, p.a2, c0, c1, b.a);
+  ops::linear_rows(b.tg, 1, p.g2, c0, c1, b.g);
+  if (p.value_residual) ops::linear_rows(b.tv, 1, p.v2, c0, c1, b.vmix);
+}
+
+// Row t, channels [c0, c1) (whole heads of N): the decay w, the in-context
+// rate a, the removal key kk (normalised per head), the key k, and the value
+// with the first layer's mixed in (layer 0: keeps its values for the others).
+// Three vectorised exp per channel.
+void decay_rate_and_keys(const TimeMix& p, const TimeMixBuffers& b, int64_t C, int64_t N, int64_t t, int64_t c0,
+                         int64_t c1) {
+  const int64_t n = c1 - c0, o = t * C + c0;
+  float *at = b.a + o, *wt = b.w + o, *kt = b.k + o, *kkt = b.kk + o, *vt = b.v + o;
+  const float *k_k = p.k_k.data() + c0, *k_a = p.k_a.data() + c0;
+  ops::add_inplace(at, p.a0.data() + c0, n);
+  ops::sigmoid_inplace(at, n);
+  ops::add_inplace(wt, p.w0.data() + c0, n);
+  ops::sigmoid_inplace(wt, n);
+  ops::exp_inplace(wt, -kDecayScale, n);
+  for (int64_t i = 0; i < n; ++i) {
+    kkt[i] = kt[i] * k_k[i];
+    kt[i] = kt[i] * (1.f + (at[i] - 1.f) * k_a[i]);
+  }
+  if (p.value_residual) {
+    float* gate = b.vmix + o;
+    ops::add_inplace(gate, p.v0.data() + c0, n);
+    ops::sigmoid_inplace(gate, n);
+    ops::token_shift_mix(vt, b.v_first + o, gate, n, vt);  // v + (v_first - v) * gate
+  } else {
+    std::copy(vt, vt + n, b.v_first + o);
+  }
+  ops::l2_normalize_groups(kkt, n / N, N, kNormalizeEps, kkt);
+}
+
+// Row t, channels [c0, c1) (whole heads) of the WKV output y: GroupNorm per
+// head, the per-head "bonus" (r . (k * r_k)) v (the current token's direct
+// path), and the gate.
+void norm_bonus_gate(const TimeMix& p, const TimeMixBuffers& b, int64_t C, int64_t N, int64_t t, int64_t c0,
+                     int64_t c1) {
+  const int64_t o = t * C + c0;
+  float* y = b.y;
+  ops::group_norm(y + o, (c1 - c0) / N, N, p.ln_x.w.data() + c0, p.ln_x.b.data() + c0, kGroupNormEps, y + o);
+  for (int64_t h = c0 / N; h < c1 / N; ++h) {
+    const int64_t hb = t * C + h * N;
+    float s = 0;
+    for (int64_t n = 0; n < N; ++n) s += b.r[hb + n] * b.k[hb + n] * p.r_k[size_t(h * N + n)];
+    for (int64_t n = 0; n < N; ++n) y[hb + n] += s * b.v[hb + n];
+  }
+  ops::mul_inplace(y + o, b.g + o, c1 - c0);
 }
 
 void Rwkv7::time_mix(int64_t li, std::span<const Segment> segments, Workspace& ws) const {
@@ -162,63 +219,49 @@ void Rwkv7::time_mix(int64_t li, std::span<const Segment> segments, Workspace& w
     }
   });
 
-  float *r = ws.get(kR, TC), *w = ws.get(kW, TC), *k = ws.get(kK, TC), *v = ws.get(kV, TC),
-        *a = ws.get(kA, TC), *g = ws.get(kG, TC), *kk = ws.get(kKK, TC);
   const int64_t ranks = p.w1.rows + p.a1.rows + p.g1.rows + (p.value_residual ? p.v1.rows : 0);
-  float* v_first = ws.get(kVFirst, TC);
-  float* vmix = xr;  // xr is consumed by the first hand-off: reused for the value-residual gate
-  project(p, T, {xr, xk, xv, xw, xa, xg, r, k, v, w, a, g, vmix}, ws.get(kLora, size_t(T * ranks)));
-  // Three vectorised exp per channel.
-  parallel_rows_or_heads(T, H, N, 16, [&](int64_t t0, int64_t t1, int64_t c0, int64_t c1) {
-    const int64_t n = c1 - c0;
-    const float *a0 = p.a0.data() + c0, *w0 = p.w0.data() + c0, *k_k = p.k_k.data() + c0, *k_a = p.k_a.data() + c0;
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t o = t * C + c0;
-      float *at = a + o, *wt = w + o, *kt = k + o, *kkt = kk + o, *vt = v + o;
-      ops::add_inplace(at, a0, n);
-      ops::sigmoid_inplace(at, n);
-      ops::add_inplace(wt, w0, n);
-      ops::sigmoid_inplace(wt, n);
-      ops::exp_inplace(wt, -kDecayScale, n);
-      for (int64_t i = 0; i < n; ++i) {
-        kkt[i] = kt[i] * k_k[i];
-        kt[i] = kt[i] * (1.f + (at[i] - 1.f) * k_a[i]);
-      }
-      if (p.value_residual) {
-        float* gate = vmix + o;
-        ops::add_inplace(gate, p.v0.data() + c0, n);
-        ops::sigmoid_inplace(gate, n);
-        ops::token_shift_mix(vt, v_first + o, gate, n, vt);  // v + (v_first - v) * gate
-      } else {
-        std::copy(vt, vt + n, v_first + o);
-      }
-      ops::l2_normalize_groups(kkt, n / N, N, kNormalizeEps, kkt);
-    }
-  });
+  float* lora = ws.get(kLora, size_t(T * ranks));
+  const TimeMixBuffers b{
+      .xr = xr, .xk = xk, .xv = xv, .xw = xw, .xa = xa, .xg = xg,
+      .r = ws.get(kR, TC), .k = ws.get(kK, TC), .v = ws.get(kV, TC), .w = ws.get(kW, TC), .a = ws.get(kA, TC),
+      .g = ws.get(kG, TC),
+      .vmix = xr,  // xr is consumed by the first hand-off: reused for the value-residual gate
+      .tw = lora, .ta = lora + T * p.w1.rows, .tg = lora + T * (p.w1.rows + p.a1.rows),
+      .tv = lora + T * (p.w1.rows + p.a1.rows + p.g1.rows),
+      .kk = ws.get(kKK, TC), .v_first = ws.get(kVFirst, TC), .y = ws.get(kY, TC)};
+  project_and_lora_downs(p, T, b);
 
-  float* y = ws.get(kY, TC);
-  for_each_segment(segments, H * N * N, [&](const Segment& s) {
-    const int64_t o = s.first_row * C;
-    ops::wkv7_sequence(s.state->tensor(size_t(kWkv + kPerLayer * li)).data(), H, N, s.n_rows(), r + o, w + o,
-                       k + o, v + o, kk + o, a + o, y + o);
-  });
-
-  parallel_rows_or_heads(T, H, N, 8, [&](int64_t t0, int64_t t1, int64_t c0, int64_t c1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t o = t * C + c0;
-      ops::group_norm(y + o, (c1 - c0) / N, N, p.ln_x.w.data() + c0, p.ln_x.b.data() + c0, kGroupNormEps, y + o);
-      for (int64_t h = c0 / N; h < c1 / N; ++h) {
-        // Per-head "bonus": (r . (k * r_k)) v, the current token's direct path.
-        const int64_t hb = t * C + h * N;
-        float s = 0;
-        for (int64_t n = 0; n < N; ++n) s += r[hb + n] * k[hb + n] * p.r_k[size_t(h * N + n)];
-        for (int64_t n = 0; n < N; ++n) y[hb + n] += s * v[hb + n];
-      }
-      ops::mul_inplace(y + o, g + o, c1 - c0);
-    }
-  });
+  if (T == 1) {
+    // Decode: from the LoRA ups to the gated output everything is per head,
+    // so one hand-out takes a head's ups rows, its recurrence and its norm
+    // together (four hand-outs otherwise, each with its wake-up and tail).
+    float* S = segments.front().state->tensor(size_t(kWkv + kPerLayer * li)).data();
+    default_pool().parallel_for(
+        H,
+        [&](int64_t h0, int64_t h1) {
+          const int64_t c0 = h0 * N, c1 = h1 * N;
+          lora_ups_rows(p, b, c0, c1);
+          decay_rate_and_keys(p, b, C, N, 0, c0, c1);
+          ops::wkv7_step_heads(S, H, N, b.r, b.w, b.k, b.v, b.kk, b.a, b.y, h0, h1);
+          norm_bonus_gate(p, b, C, N, 0, c0, c1);
+        },
+        Split::Balanced);
+  } else {
+    lora_ups(p, T, b);
+    parallel_rows(T, 16 * C, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) decay_rate_and_keys(p, b, C, N, t, 0, C);
+    });
+    for_each_segment(segments, H * N * N, [&](const Segment& s) {
+      const int64_t o = s.first_row * C;
+      ops::wkv7_sequence(s.state->tensor(size_t(kWkv + kPerLayer * li)).data(), H, N, s.n_rows(), b.r + o,
+                         b.w + o, b.k + o, b.v + o, b.kk + o, b.a + o, b.y + o);
+    });
+    parallel_rows(T, 8 * C, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) norm_bonus_gate(p, b, C, N, t, 0, C);
+    });
+  }
   float* out = ws.get(kOut, TC);
-  ops::linear(y, T, p.output, out);
+  ops::linear(b.y, T, p.output, out);
   float* x = ws.get(kX, TC);
   parallel_rows(T, C, [&](int64_t t0, int64_t t1) { ops::add_inplace(x + t0 * C, out + t0 * C, (t1 - t0) * C); });
 }

@@ -375,6 +375,17 @@ void linear(const float* x, int64_t T, const Matrix& W, float* y) {
       split_for(T));
 }
 
+void linear_rows(const float* x, int64_t T, const Matrix& W, int64_t r0, int64_t r1, float* y) {
+  check_whole_blocks(W.dtype, W.cols, "linear: weight row");
+  if (T <= 0 || r0 >= r1) return;
+  const auto R = int64_t(float_panels::kRows);
+  const bool whole_panels = r0 % R == 0 && (r1 % R == 0 || r1 == W.rows);
+  if (!detail::use_reference() && W.packed && !dtype_is_quantized(W.dtype) && float_panels::runs() && whole_panels)
+    return float_panels::rows(x, T, W, size_t(r0 / R), size_t((r1 + R - 1) / R), y);
+  const Matrix part{W.row_ptr(r0), W.dtype, r1 - r0, W.cols};
+  for (int64_t t = 0; t < T; ++t) linear(x + t * W.cols, 1, part, y + t * W.rows + r0);
+}
+
 namespace {
 bool float_panels_on() {
   static const bool on = [] {

@@ -37,6 +37,14 @@ void linear(const float* x, int64_t T, const Matrix& W, float* y);
 size_t linear_pack_bytes(const Matrix& W);
 void linear_pack(Matrix& W, uint8_t* dst);
 
+// Output rows [r0, r1) of y = x W^T (y: [T, W.rows], its other rows left
+// alone), on the calling thread: for callers that share out a product's rows
+// together with other work on the same channels. Each row equals linear()'s
+// bit for bit where W's float panels hold rows [r0, r1) whole (r0, and r1
+// unless it is W.rows, multiples of float_panels::kRows, 32); otherwise the
+// rows are multiplied as a matrix of their own.
+void linear_rows(const float* x, int64_t T, const Matrix& W, int64_t r0, int64_t r1, float* y);
+
 // Several independent linear() products (LinearJob, ops/matrix.h) in one
 // hand-out to the thread pool: the small RWKV-7 LoRA factors, each too small
 // to share out alone, and in decode the other products of the same inputs

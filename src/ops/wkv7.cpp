@@ -191,6 +191,16 @@ void wkv7_sequence(float* S, int64_t H, int64_t N, int64_t T, const float* r, co
   default_pool().parallel_for(H, run);
 }
 
+void wkv7_step_heads(float* S, int64_t H, int64_t N, const float* r, const float* w, const float* k,
+                     const float* v, const float* kk, const float* a, float* y, int64_t h0, int64_t h1) {
+  if (N <= 0 || h0 >= h1) return;
+  if (detail::use_reference()) {  // one token: heads [h0, h1) are a model of h1 - h0 heads of their own
+    const int64_t o = h0 * N;
+    return reference::wkv7_sequence(S + o * N, h1 - h0, N, 1, r + o, w + o, k + o, v + o, kk + o, a + o, y + o);
+  }
+  HWY_DYNAMIC_DISPATCH(Wkv7Heads)(S, size_t(H), size_t(N), 1, r, w, k, v, kk, a, y, size_t(h0), size_t(h1));
+}
+
 void wkv7_step(float* S, int64_t H, int64_t N, const float* r, const float* w, const float* k,
                const float* v, const float* kk, const float* a, float* y) {
   wkv7_sequence(S, H, N, 1, r, w, k, v, kk, a, y);

@@ -18,6 +18,11 @@ namespace aviary::ops {
 void wkv7_step(float* S, int64_t H, int64_t N, const float* r, const float* w, const float* k,
                const float* v, const float* kk, const float* a, float* y);
 
+// wkv7_step for heads [h0, h1) only, on the calling thread: for callers that
+// share a decode step's heads out together with their other per-head work.
+void wkv7_step_heads(float* S, int64_t H, int64_t N, const float* r, const float* w, const float* k,
+                     const float* v, const float* kk, const float* a, float* y, int64_t h0, int64_t h1);
+
 // T tokens in order; every input is [T, H * N] row-major and y is [T, H * N].
 void wkv7_sequence(float* S, int64_t H, int64_t N, int64_t T, const float* r, const float* w,
                    const float* k, const float* v, const float* kk, const float* a, float* y);
