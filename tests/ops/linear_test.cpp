@@ -9,6 +9,7 @@
 #include <tuple>
 #include <vector>
 
+#include "common/fp32_activations.h"
 #include "ops/linear.h"
 #include "ops/quant.h"
 #include "util/thread_pool.h"
@@ -172,6 +173,52 @@ TEST(LinearMany, PrefillJobsEqualTheProductsOneByOne) {
   const ManyShape shapes[] = {{64, 256, 70, DType::F32}, {32, 256, 100, DType::F32}, {256, 64, 64, DType::F16},
                               {130, 33, 131, DType::BF16}, {17, 9, 3, DType::F32}, {300, 40, 30, DType::F32}};
   for (bool pack : {true, false}) expect_many_equals_alone(shapes, pack);
+}
+
+// linear_rows: output rows [r0, r1) only, the others untouched. On whole
+// float panels (32-row multiples, or up to the last row) each row equals
+// linear()'s bit for bit; elsewhere (rows inside a panel, matrices as stored,
+// quantized ones) it is the rows' own product, within the SIMD tolerance
+// (checked with fp32 activations: bf16 panels may round them to bf16, the
+// rows' own product does not).
+void expect_rows_equal_the_whole_product(bool fp32_activations) {
+  for (DType t : {DType::F32, DType::BF16, DType::F16, DType::Q8_0, DType::Q4_0})
+    for (bool pack : {true, false}) {
+      const int64_t out = 100, in = 64, T = 3;  // 100 rows: a partial last panel
+      const Weights w = make_weights(out * in, t, 5);
+      Matrix W{w.bytes.data(), t, out, in};
+      std::vector<uint8_t> panels;
+      if (pack && linear_pack_bytes(W) > 0) {
+        panels.resize(linear_pack_bytes(W));
+        linear_pack(W, panels.data());
+      }
+      const auto x = random_vector(T * in, 6);
+      std::vector<float> whole(size_t(T * out));
+      linear(x.data(), T, W, whole.data());
+      const bool float_panels = W.packed && !dtype_is_quantized(t);
+      for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, 32}, {32, 64}, {64, 100}, {0, 100}, {5, 37}, {99, 100}}) {
+        std::vector<float> y(whole.size(), -7.f);
+        linear_rows(x.data(), T, W, r0, r1, y.data());
+        const bool exact = float_panels && r0 % 32 == 0 && (r1 % 32 == 0 || r1 == out);
+        for (int64_t i = 0; i < T; ++i)
+          for (int64_t o = 0; o < out; ++o) {
+            const float got = y[size_t(i * out + o)], want = whole[size_t(i * out + o)];
+            if (o < r0 || o >= r1) {
+              ASSERT_EQ(got, -7.f) << "row " << o << " outside [" << r0 << ", " << r1 << ")";
+            } else if (exact) {
+              ASSERT_EQ(got, want) << dtype_name(t) << " row " << o;
+            } else if (fp32_activations) {
+              ASSERT_NEAR(got, want, 1e-4f * (1.f + std::fabs(want))) << dtype_name(t) << " row " << o;
+            }
+          }
+      }
+    }
+}
+
+TEST(LinearRows, RowsEqualTheWholeProduct) {
+  expect_rows_equal_the_whole_product(false);
+  const test::Fp32Activations fp32;
+  expect_rows_equal_the_whole_product(true);
 }
 
 TEST(Dot, MatchesReferenceForAllLengthsUpTo70) {

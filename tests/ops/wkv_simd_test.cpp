@@ -121,6 +121,34 @@ TEST_P(SimdWkv, ThreadCountAndChunkingDoNotChangeResults) {
   set_default_thread_count(before);
 }
 
+// A decode step's heads taken in pieces (as the model shares them out with
+// their other per-head work) give the whole step's state and output bit for
+// bit, and a piece touches only its own heads.
+TEST_P(SimdWkv, StepHeadsInPiecesEqualTheWholeStep) {
+  for (int64_t N : {7, 64}) {
+    const int64_t H = 5, C = H * N;
+    const Wkv7Inputs in(H, N, 1, 3);
+    const std::vector<float> S0 = random_vector(size_t(H * N * N), 4, 0.f, 0.3f);
+    std::vector<float> S = S0, y(static_cast<size_t>(C));
+    wkv7_step(S.data(), H, N, in.r.data(), in.w.data(), in.k.data(), in.v.data(), in.kk.data(), in.a.data(),
+              y.data());
+    std::vector<float> Sp = S0, yp(size_t(C), -3.f);
+    wkv7_step_heads(Sp.data(), H, N, in.r.data(), in.w.data(), in.k.data(), in.v.data(), in.kk.data(), in.a.data(),
+                    yp.data(), 1, 3);
+    for (int64_t i = 0; i < C; ++i) {
+      const bool mine = i >= N && i < 3 * N;
+      ASSERT_EQ(yp[size_t(i)], mine ? y[size_t(i)] : -3.f) << "N=" << N << " i=" << i;
+      for (int64_t j = 0; j < N; ++j)
+        ASSERT_EQ(Sp[size_t(i * N + j)], mine ? S[size_t(i * N + j)] : S0[size_t(i * N + j)]) << "N=" << N;
+    }
+    for (auto [h0, h1] : {std::pair<int64_t, int64_t>{0, 1}, {3, 5}})
+      wkv7_step_heads(Sp.data(), H, N, in.r.data(), in.w.data(), in.k.data(), in.v.data(), in.kk.data(),
+                      in.a.data(), yp.data(), h0, h1);
+    EXPECT_EQ(Sp, S) << "N=" << N;
+    EXPECT_EQ(yp, y) << "N=" << N;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Variants, SimdWkv, ::testing::ValuesIn(simd_variants()));
 
 // Runs this test binary again with AVIARY_SIMD=value, running only the
