@@ -17,8 +17,11 @@ namespace {
 
 // Below this much work (cost units below) a call runs on the calling thread.
 constexpr int64_t kParallelCost = int64_t(1) << 19;
-// Decode panels per unit: a piece of a few panels runs the decode tile
-// (several streams, more accumulators); a lone panel waits on memory.
+// Decode float panels per unit: a piece of a few panels runs the decode tile
+// (several streams, more accumulators); a lone panel waits on memory. The
+// VNNI decode kernel takes one panel at a time anyway: its units are single
+// panels, so that the last pieces of a balanced split (util/thread_pool.h)
+// are short and the threads finish together.
 constexpr int64_t kDecodePanelsPerUnit = 4;
 
 // Prefill products with more output rows than this run alone (linear()).
@@ -51,7 +54,7 @@ Plan plan_for(const LinearJob& j, Kind kind) {
   p.panels = (W.rows + rows_per_panel - 1) / rows_per_panel;
   // Prefill units take all of a job's panels: a kernel call lays out its
   // activation rows once for every panel it is given.
-  p.per_group = j.T == 1 ? kDecodePanelsPerUnit : std::max<int64_t>(1, p.panels);
+  p.per_group = j.T != 1 ? std::max<int64_t>(1, p.panels) : kind == Kind::Vnni ? 1 : kDecodePanelsPerUnit;
   p.groups = (p.panels + p.per_group - 1) / p.per_group;
   const DType stored = kind == Kind::Float ? float_panels::panel_dtype(W) : W.dtype;  // what is streamed
   p.group_bytes = p.per_group * int64_t(dtype_bytes(stored, rows_per_panel * W.cols));
