@@ -45,8 +45,8 @@ def parse_args(argv):
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
     ap.add_argument("--json-out", help="also write every record to this jsonl file")
     ap.add_argument("--membw", action="store_true",
-                    help="rate Aviary's tg against the memory bandwidth, measured by each aviary run just before "
-                         "and after its tg test (aviary bench --membw)")
+                    help="rate Aviary's tg against the memory bandwidth, measured by each aviary run around "
+                         "every tg repetition (aviary bench --membw)")
     return ap.parse_args(argv)
 
 

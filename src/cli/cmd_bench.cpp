@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 
@@ -114,7 +115,9 @@ double run_once(const Model& model, const std::vector<int32_t>& tokens, bool pro
   return seconds_since(start) * 1e9;
 }
 
-TestResult run_test(const Model& model, const BenchOpts& o, int64_t n, bool prompt) {
+// `between` (if set) runs before the first timed repetition and after each.
+TestResult run_test(const Model& model, const BenchOpts& o, int64_t n, bool prompt,
+                    const std::function<void()>& between = {}) {
   std::mt19937_64 rng(o.seed);
   std::uniform_int_distribution<int32_t> id(1, int32_t(model.config().vocab_size - 1));
   std::vector<int32_t> tokens(static_cast<size_t>(n));
@@ -122,13 +125,17 @@ TestResult run_test(const Model& model, const BenchOpts& o, int64_t n, bool prom
   TestResult r;
   (prompt ? r.n_prompt : r.n_gen) = n;
   if (!o.no_warmup) run_once(model, tokens, prompt);  // page in the weights, start the pool
-  const int64_t skipped_before = model.weight_bytes_skipped();
+  if (between) between();
+  int64_t skipped = 0;
   for (int i = 0; i < o.reps; ++i) {
+    const int64_t skipped_before = model.weight_bytes_skipped();
     const double ns = run_once(model, tokens, prompt);
+    skipped += model.weight_bytes_skipped() - skipped_before;  // `between` may run other passes
     r.samples_ns.push_back(ns);
     r.samples_ts.push_back(double(n) / (std::max(ns, 1.0) * 1e-9));
+    if (between) between();
   }
-  r.weight_bytes_skipped = model.weight_bytes_skipped() - skipped_before;
+  r.weight_bytes_skipped = skipped;
   return r;
 }
 
@@ -217,6 +224,32 @@ void print_table_row(const nlohmann::json& j) {
               gbs, frac);
 }
 
+// Each tg repetition against the bandwidth measured just before and just
+// after it (the median of those passes): its fraction of the bound. The
+// figures reported are the medians over the repetitions.
+struct RepBandwidth {
+  double gbs = 0, fraction = 0;
+  std::vector<double> fractions;
+};
+
+RepBandwidth rate_repetitions(const TestResult& r, int64_t bytes_per_token,
+                              const std::vector<std::vector<double>>& brackets) {
+  RepBandwidth out;
+  std::vector<double> gbs;
+  for (size_t i = 0; i < r.samples_ts.size() && i + 1 < brackets.size(); ++i) {
+    std::vector<double> around = brackets[i];
+    around.insert(around.end(), brackets[i + 1].begin(), brackets[i + 1].end());
+    const double membw = stats_of(around).median;
+    gbs.push_back(membw);
+    out.fractions.push_back(double(bytes_per_token) * r.samples_ts[i] / 1e9 / membw);
+  }
+  if (!gbs.empty()) {
+    out.gbs = stats_of(gbs).median;
+    out.fraction = stats_of(out.fractions).median;
+  }
+  return out;
+}
+
 ops::MembwResult measure_membw(const BenchOpts& o) {
   ops::MembwOptions m;
   m.buffer_bytes = o.membw_mib << 20;
@@ -248,7 +281,7 @@ Action add_bench(CLI::App& app) {
   app.add_option("-r,--repetitions", o->reps, "timed repetitions of each test")
       ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_flag("--json", o->json, "one JSON object per line per test, with llama-bench's jsonl field names");
-  app.add_flag("--membw", o->membw, "measure the memory bandwidth (alone without -m; else just before and after tg, to rate it)");
+  app.add_flag("--membw", o->membw, "measure the memory bandwidth (alone without -m; else around every tg repetition, to rate it)");
   app.add_option("--membw-gbs", o->membw_gbs, "the memory bandwidth in GB/s, instead of measuring it")
       ->check(CLI::PositiveNumber);
   app.add_option("--membw-mib", o->membw_mib, "buffer size of the bandwidth measurement, MiB")
@@ -265,26 +298,33 @@ Action add_bench(CLI::App& app) {
     const WeightTraffic w = weight_traffic(*model);
     if (!o->json) print_table_header();
     std::vector<double> membw_passes;
-    double tg_membw = 0;  // their median
+    double tg_membw = 0;  // the median of the repetitions' bandwidths
     int64_t tg_bytes_per_token = w.bytes_per_token;
     for (const bool prompt : {true, false}) {
       const int64_t n = prompt ? o->n_prompt : o->n_gen;
       if (n == 0) continue;
-      // The bandwidth that rates tg is measured right before and right after
-      // it: on a shared machine it drifts by a third within minutes, so a
-      // figure from another moment would rate the test against the wrong bus.
+      // The bandwidth that rates tg is measured around every repetition
+      // (before the first, then after each): on a shared machine it drifts by
+      // a third within a minute, so a figure from another moment would rate a
+      // repetition against the wrong bus.
       const bool measure = !prompt && o->membw && o->membw_gbs <= 0;
-      if (measure) membw_passes = measure_membw(*o).pass_gbs;
-      const TestResult r = run_test(*model, *o, n, prompt);
-      if (measure) {
-        const auto after = measure_membw(*o).pass_gbs;
-        membw_passes.insert(membw_passes.end(), after.begin(), after.end());
-      }
-      if (measure) tg_membw = stats_of(membw_passes).median;
+      std::vector<std::vector<double>> brackets;  // passes before repetition 0, after 0, after 1, ...
+      const TestResult r = run_test(*model, *o, n, prompt, measure ? std::function<void()>([&] {
+        brackets.push_back(measure_membw(*o).pass_gbs);
+      }) : std::function<void()>());
       const int64_t per_token = prompt ? w.bytes_per_token : bytes_read_per_token(r, w);
       if (!prompt) tg_bytes_per_token = per_token;
+      const RepBandwidth bw = measure ? rate_repetitions(r, per_token, brackets) : RepBandwidth{};
+      if (measure) {
+        tg_membw = bw.gbs;
+        for (const auto& b : brackets) membw_passes.insert(membw_passes.end(), b.begin(), b.end());
+      }
       nlohmann::json j = test_json(*model, *o, r, w, per_token, prompt ? 0 : measure ? tg_membw : o->membw_gbs);
-      if (measure) j["aviary_membw_samples_gbs"] = membw_passes;
+      if (measure) {
+        j["aviary_membw_samples_gbs"] = membw_passes;
+        j["aviary_membw_fraction"] = bw.fraction;
+        j["aviary_membw_fraction_samples"] = bw.fractions;
+      }
       if (o->json) std::printf("%s\n", j.dump().c_str());
       else print_table_row(j);
       std::fflush(stdout);
@@ -295,7 +335,8 @@ Action add_bench(CLI::App& app) {
         std::printf(" (of %s: the sparse feed-forward skipped the rest)", human_bytes(double(w.bytes_per_token)).c_str());
       std::printf("; SIMD target: %s\n", ops::simd_target().c_str());
       if (!membw_passes.empty())
-        std::printf("memory bandwidth: %.2f GB/s (median of %zu streaming-read passes just before and after tg)\n",
+        std::printf("memory bandwidth: %.2f GB/s (%zu streaming-read passes around the tg repetitions; the median "
+                    "repetition's, each rated against the passes just before and after it)\n",
                     tg_membw, membw_passes.size());
     }
     return 0;

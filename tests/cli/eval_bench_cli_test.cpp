@@ -138,9 +138,11 @@ TEST(BenchCli, TableAndMembw) {
   EXPECT_NE(r.err.find("-m MODEL"), std::string::npos) << r.err;
 }
 
-// With a model, --membw measures just before and just after tg (five passes
-// each) and rates tg against the median of those passes; pp is not rated.
-TEST(BenchCli, MembwMeasuredAroundTg) {
+// With a model, --membw measures around every tg repetition (five passes
+// before the first and after each) and rates each repetition against the
+// median of the passes just before and after it; the fraction and bandwidth
+// reported are the medians over the repetitions. pp is not rated.
+TEST(BenchCli, MembwMeasuredAroundEachTgRepetition) {
   const auto r = run_cli({"bench", "-m", tiny_model(), "-p", "8", "-n", "4", "-r", "2", "-t", "2", "--json",
                           "--membw", "--membw-mib", "8"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -151,12 +153,22 @@ TEST(BenchCli, MembwMeasuredAroundTg) {
   EXPECT_TRUE(lines[0]["aviary_membw_fraction"].is_null());
   EXPECT_FALSE(lines[0].contains("aviary_membw_samples_gbs"));
   const auto& tg = lines[1];
-  std::vector<double> passes = tg["aviary_membw_samples_gbs"].get<std::vector<double>>();
-  ASSERT_EQ(passes.size(), 10u);
-  std::sort(passes.begin(), passes.end());
-  const double median = 0.5 * (passes[4] + passes[5]);
-  EXPECT_DOUBLE_EQ(tg["aviary_membw_gbs"].get<double>(), median);
-  EXPECT_NEAR(tg["aviary_membw_fraction"].get<double>(), tg["aviary_gbs"].get<double>() / median, 1e-9);
+  const auto passes = tg["aviary_membw_samples_gbs"].get<std::vector<double>>();
+  const auto fractions = tg["aviary_membw_fraction_samples"].get<std::vector<double>>();
+  const auto ts = tg["samples_ts"].get<std::vector<double>>();
+  ASSERT_EQ(passes.size(), 15u);
+  ASSERT_EQ(fractions.size(), 2u);
+  ASSERT_EQ(ts.size(), 2u);
+  const double bytes = tg["aviary_weight_bytes_per_token"].get<double>();
+  std::vector<double> membw;
+  for (size_t i = 0; i < 2; ++i) {
+    std::vector<double> around(passes.begin() + long(5 * i), passes.begin() + long(5 * i + 10));
+    std::sort(around.begin(), around.end());
+    membw.push_back(0.5 * (around[4] + around[5]));
+    EXPECT_NEAR(fractions[i], bytes * ts[i] / 1e9 / membw[i], 1e-9 * fractions[i]) << i;
+  }
+  EXPECT_DOUBLE_EQ(tg["aviary_membw_gbs"].get<double>(), 0.5 * (membw[0] + membw[1]));
+  EXPECT_DOUBLE_EQ(tg["aviary_membw_fraction"].get<double>(), 0.5 * (fractions[0] + fractions[1]));
 }
 
 TEST(SynthCli, WritesALoadableModelAndBenchRunsOnIt) {
