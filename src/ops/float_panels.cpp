@@ -278,9 +278,10 @@ size_t packed_bytes(const Matrix& W) {
 }
 
 namespace {
-// Panels [p0, p1) of W (elements of type E) into dst, padding rows zeroed.
-template <typename E>
-void pack_panels(const Matrix& W, E* dst, size_t p0, size_t p1) {
+// Panels [p0, p1) of W (stored elements of type S) into dst as elements of
+// type E, each convert(stored); padding rows zeroed.
+template <typename E, typename S = E, typename Convert = E (*)(S)>
+void pack_panels(const Matrix& W, E* dst, size_t p0, size_t p1, Convert convert = [](S v) { return E(v); }) {
   const size_t in = size_t(W.cols), rows = size_t(W.rows);
   for (size_t p = p0; p < p1; ++p) {
     E* panel = dst + p * kRows * in;
@@ -290,8 +291,8 @@ void pack_panels(const Matrix& W, E* dst, size_t p0, size_t p1) {
         for (size_t i = 0; i < in; ++i) panel[i * kRows + r] = E{};
         continue;
       }
-      const E* row = reinterpret_cast<const E*>(W.row_ptr(int64_t(o)));
-      for (size_t i = 0; i < in; ++i) panel[i * kRows + r] = row[i];  // a panel (<= 1 MiB) stays in L2 meanwhile
+      const S* row = reinterpret_cast<const S*>(W.row_ptr(int64_t(o)));
+      for (size_t i = 0; i < in; ++i) panel[i * kRows + r] = convert(row[i]);  // a panel (<= 1 MiB) stays in L2 meanwhile
     }
   }
 }
@@ -313,17 +314,9 @@ bool pack_f16_as_bf16(const Matrix& W, uint16_t* dst, size_t p0, size_t p1) {
 }
 
 // Panels [p0, p1) of f32 weights that are all bf16 values, as bf16: the high
-// halves of their bits, no rounding. Padding rows are zero.
+// halves of their bits, no rounding.
 void pack_f32_as_bf16(const Matrix& W, uint16_t* dst, size_t p0, size_t p1) {
-  const size_t in = size_t(W.cols), rows = size_t(W.rows);
-  for (size_t p = p0; p < p1; ++p) {
-    uint16_t* panel = dst + p * kRows * in;
-    for (size_t r = 0; r < kRows; ++r) {
-      const size_t o = p * kRows + r;
-      const auto* row = o < rows ? reinterpret_cast<const uint32_t*>(W.row_ptr(int64_t(o))) : nullptr;
-      for (size_t i = 0; i < in; ++i) panel[i * kRows + r] = row ? uint16_t(row[i] >> 16) : 0;
-    }
-  }
+  pack_panels<uint16_t, uint32_t>(W, dst, p0, p1, [](uint32_t bits) { return uint16_t(bits >> 16); });
 }
 }  // namespace
 
