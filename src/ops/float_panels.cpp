@@ -299,48 +299,49 @@ void pack_panels(const Matrix& W, E* dst, size_t p0, size_t p1, Convert convert 
 }  // namespace
 
 namespace {
-// Panels [p0, p1) of f16 weights as bf16, converted in place while the panels
-// are still in cache; false (the panels then unfinished) at the first value
-// that is not a bf16 value: its low 13 mantissa bits as fp32 are not zero, or
-// it is an Inf or NaN (those keep f16's layout).
-bool pack_f16_as_bf16(const Matrix& W, uint16_t* dst, size_t p0, size_t p1) {
-  pack_panels(W, dst, p0, p1);
-  for (size_t i = p0 * kRows * size_t(W.cols); i < p1 * kRows * size_t(W.cols); ++i) {
-    const uint32_t bits = std::bit_cast<uint32_t>(f16_to_f32(dst[i]));
-    if (!is_bf16_value(bits) || (dst[i] & 0x7C00u) == 0x7C00u) return false;
-    dst[i] = uint16_t(bits >> 16);
-  }
-  return true;
+// Panel p of W (stored elements of type S: f16 bits or f32 bits) as bf16,
+// the high halves of the values' fp32 bits; false when a value is not a bf16
+// value (the panel then unfinished). f16 Inf and NaN keep f16's layout.
+template <typename S>
+bool pack_panel_as_bf16(const Matrix& W, uint16_t* dst, size_t p) {
+  bool exact = true;
+  pack_panels<uint16_t, S>(W, dst, p, p + 1, [&](S stored) {
+    uint32_t bits = stored;
+    if constexpr (sizeof(S) == 2) {
+      bits = std::bit_cast<uint32_t>(f16_to_f32(stored));
+      exact = exact && (stored & 0x7C00u) != 0x7C00u;
+    }
+    exact = exact && is_bf16_value(bits);
+    return uint16_t(bits >> 16);
+  });
+  return exact;
 }
 
-// Panels [p0, p1) of f32 weights that are all bf16 values, as bf16: the high
-// halves of their bits, no rounding.
-void pack_f32_as_bf16(const Matrix& W, uint16_t* dst, size_t p0, size_t p1) {
-  pack_panels<uint16_t, uint32_t>(W, dst, p0, p1, [](uint32_t bits) { return uint16_t(bits >> 16); });
+// All of W's panels as bf16, in one pass over W, if every value is a bf16
+// value; false (dst then to be rewritten) at the first panel that is not.
+template <typename S>
+bool pack_as_bf16(const Matrix& W, uint16_t* dst) {
+  std::atomic<bool> exact{true};
+  default_pool().parallel_for(int64_t(panel_count(W)), [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1 && exact.load(std::memory_order_relaxed); ++p)
+      if (!pack_panel_as_bf16<S>(W, dst, size_t(p))) exact.store(false, std::memory_order_relaxed);
+  });
+  return exact.load();
 }
 }  // namespace
 
 bool pack(const Matrix& W, uint8_t* dst) {
-  if (holds_bf16_values(W)) {  // f32 (packed_bytes sized dst for bf16 by the same test)
-    default_pool().parallel_for(int64_t(panel_count(W)), [&](int64_t p0, int64_t p1) {
-      pack_f32_as_bf16(W, reinterpret_cast<uint16_t*>(dst), size_t(p0), size_t(p1));
-    });
-    return true;
-  }
-  if (W.dtype == DType::F16) {  // one pass when every value is a bf16 value, the usual case
-    std::atomic<bool> exact{true};
-    default_pool().parallel_for(int64_t(panel_count(W)), [&](int64_t p0, int64_t p1) {
-      if (exact.load(std::memory_order_relaxed) &&
-          !pack_f16_as_bf16(W, reinterpret_cast<uint16_t*>(dst), size_t(p0), size_t(p1)))
-        exact.store(false, std::memory_order_relaxed);
-    });
-    if (exact.load()) return true;
-  }
+  // bf16 first: it succeeds for f32 weights exactly when holds_bf16_values
+  // (so packed_bytes sized dst for bf16), and is the usual case for f16; a
+  // failure costs a panel a thread, then the stored type is packed over it.
+  auto* dst16 = reinterpret_cast<uint16_t*>(dst);
+  if (W.dtype == DType::F32 && pack_as_bf16<uint32_t>(W, dst16)) return true;
+  if (W.dtype == DType::F16 && pack_as_bf16<uint16_t>(W, dst16)) return true;
   default_pool().parallel_for(int64_t(panel_count(W)), [&](int64_t p0, int64_t p1) {
     if (dtype_size(W.dtype) == 4)
       pack_panels(W, reinterpret_cast<uint32_t*>(dst), size_t(p0), size_t(p1));
     else
-      pack_panels(W, reinterpret_cast<uint16_t*>(dst), size_t(p0), size_t(p1));
+      pack_panels(W, dst16, size_t(p0), size_t(p1));
   });
   return false;
 }
