@@ -1,5 +1,6 @@
 #include "model/weights.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "ops/linear.h"
@@ -49,11 +50,24 @@ ops::Matrix WeightReader::matrix(const std::string& name, int64_t rows, int64_t 
   return ops::Matrix{contiguous_data(t), t.dtype, rows, cols};
 }
 
+uint8_t* WeightReader::packed_space(size_t bytes) {
+  // Cache-line aligned. Untouched pages of a shared buffer never become
+  // resident, so its unused end costs address space only.
+  constexpr size_t kAlign = 64, kChunk = size_t(256) << 20;
+  const size_t need = (bytes + kAlign - 1) / kAlign * kAlign;
+  if (!chunk_ || chunk_used_ + need > chunk_->size()) {
+    chunk_ = &owned_.emplace_back(std::max(need, kChunk));
+    chunk_used_ = 0;
+  }
+  uint8_t* p = chunk_->data() + chunk_used_;
+  chunk_used_ += need;
+  return p;
+}
+
 void WeightReader::pack(ops::Matrix& m) {
   const size_t bytes = ops::linear_pack_bytes(m);
   if (bytes == 0) return;
-  auto& buf = owned_.emplace_back(bytes);
-  ops::linear_pack(m, buf.data());  // sets m.packed
+  ops::linear_pack(m, packed_space(bytes));  // sets m.packed
   packed_bytes_delta_ += int64_t(bytes) - int64_t(size_t(m.rows) * m.row_bytes());
   // MappedFile::release ignores a range outside the mapping (a materialised copy).
   if (ckpt_.file()) ckpt_.file()->release(m.data, size_t(m.rows) * m.row_bytes());

@@ -47,8 +47,11 @@ class WeightReader {
   // matches [C]) converted to fp32.
   std::vector<float> vector(const std::string& name, const std::vector<int64_t>& shape) const;
 
-  // Takes ownership of copies made for non-contiguous tensors.
-  std::deque<PageBuffer> take_owned() { return std::move(owned_); }
+  // Takes ownership of the copies: materialised tensors and re-laid weights.
+  std::deque<PageBuffer> take_owned() {
+    chunk_ = nullptr;
+    return std::move(owned_);
+  }
 
   // The kernels' copies' bytes minus those of the tensors they replace, over
   // every matrix packed so far: negative where f32 weights are held as bf16
@@ -60,8 +63,16 @@ class WeightReader {
   const uint8_t* contiguous_data(const TensorView& t);
   // Adds the re-laid copy (ops::linear_pack) where the kernels have one.
   void pack(ops::Matrix& m);
+  // Room for one re-laid copy. Copies share large buffers, one after the
+  // other in load order (which is close to the order decode reads them), so
+  // that they lie in huge pages and one product's weights continue where the
+  // previous one's end: a buffer per matrix would leave every small one, and
+  // the tail of each large one, on 4 KiB pages.
+  uint8_t* packed_space(size_t bytes);
   const Checkpoint& ckpt_;
   std::deque<PageBuffer> owned_;
+  PageBuffer* chunk_ = nullptr;  // the shared buffer being filled (in owned_)
+  size_t chunk_used_ = 0;
   int64_t packed_bytes_delta_ = 0;
 };
 

@@ -11,6 +11,8 @@
 #include "io/checkpoint.h"
 #include "io/checkpoint_writer.h"
 #include "model/model.h"
+#include "model/weights.h"
+#include "ops/linear.h"
 #include "util/error.h"
 
 namespace aviary {
@@ -114,6 +116,28 @@ TEST(Load, LayerZeroValueResidualTensorsAreNotNeeded) {
   });
   const auto tokens = case_tokens("v7_tiny_L2_C128_V1000_fp32");
   EXPECT_EQ(run_all(path, tokens), run_all(test::case_model_path("v7_tiny_L2_C128_V1000_fp32"), tokens));
+}
+
+// The kernels' re-laid copies share buffers in load order: each matrix's
+// panels start on a cache line right after the previous one's, so decode's
+// products stream one region (on huge pages) instead of a mapping each.
+TEST(Load, PackedWeightsFollowEachOtherInLoadOrder) {
+  const Checkpoint ckpt = Checkpoint::open(test::case_model_path("v7_tiny_L2_C128_V1000_fp32"));
+  WeightReader r(ckpt);
+  const int64_t C = 128;
+  std::vector<ops::Matrix> m;
+  for (const char* name : {"receptance", "key", "value", "output"})
+    m.push_back(r.projection(std::string("blocks.0.att.") + name + ".weight", C, C));
+  if (ops::linear_pack_bytes(m[0]) == 0) GTEST_SKIP() << "no panels on this CPU's kernels";
+  for (size_t i = 0; i < m.size(); ++i) {
+    ASSERT_NE(m[i].packed, nullptr);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(m[i].packed) % 64, 0u) << i;
+    if (i == 0) continue;
+    const size_t previous = (ops::linear_pack_bytes(m[i - 1]) + 63) / 64 * 64;
+    EXPECT_EQ(static_cast<const uint8_t*>(m[i].packed), static_cast<const uint8_t*>(m[i - 1].packed) + previous) << i;
+  }
+  const std::deque<PageBuffer> owned = r.take_owned();
+  EXPECT_EQ(owned.size(), 1u);  // one shared buffer holds all four
 }
 
 TEST(LoadErrors, MissingTensorIsNamed) {
