@@ -70,22 +70,6 @@ void for_each_segment(std::span<const Segment> segments, int64_t work_per_row, F
   });
 }
 
-// fn(t0, t1, c0, c1) over rows [t0, t1) and channels [c0, c1) of a [T, H * N]
-// row-wise step whose channels group in heads of N (a piece holds whole
-// heads). Prefill shares out rows (parallel_rows, `cost_per_element` x H x N a
-// row). A lone decode row shares out its heads: between a decode step's
-// matrix products this element-wise work otherwise runs on one thread while
-// the others wait (a hand-off costs about a microsecond; these steps take 3-20
-// on real models). Each element must depend only on its own row and head.
-template <class Fn>
-void parallel_rows_or_heads(int64_t T, int64_t H, int64_t N, int64_t cost_per_element, Fn&& fn) {
-  if (T == 1 && H > 1) {
-    default_pool().parallel_for(H, [&](int64_t h0, int64_t h1) { fn(int64_t(0), int64_t(1), h0 * N, h1 * N); });
-    return;
-  }
-  parallel_rows(T, cost_per_element * H * N, [&](int64_t t0, int64_t t1) { fn(t0, t1, int64_t(0), H * N); });
-}
-
 // The rows a layer's output is needed for: all T of a pass, or (the last
 // layer's channel mix) only those that go through the head, increasing. The
 // channel mix is row by row, so computing a subset gives those rows' values
