@@ -17,8 +17,9 @@ namespace {
 
 // Below this much work (cost units below) a call runs on the calling thread.
 constexpr int64_t kParallelCost = int64_t(1) << 19;
-// Decode float panels per unit: a piece of a few panels runs the decode tile
-// (several streams, more accumulators); a lone panel waits on memory. The
+// Decode float panels per unit: for long rows a piece of a few panels runs the
+// decode tile (several streams, more accumulators; float_panels.cpp runs rows
+// of up to 4096 inputs one panel after another, a single stream). The
 // VNNI decode kernel takes one panel at a time anyway: its units are single
 // panels, so that the last pieces of a balanced split (util/thread_pool.h)
 // are short and the threads finish together.

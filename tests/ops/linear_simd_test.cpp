@@ -91,6 +91,35 @@ TEST_P(SimdLinear, PanelsMatchReference) {
   set_default_thread_count(threads_before);
 }
 
+// Decode runs rows of up to 4096 inputs one panel at a time and longer ones
+// in tiles of several panels (float_panels.cpp): both sides of the switch,
+// against the reference and bit for bit against the rows of a batch.
+TEST_P(SimdLinear, PanelsOfLongRowsMatchReference) {
+  for (int64_t rows : {70, 130})
+    for (int64_t cols : {4096, 4097, 4500}) {
+      const auto w = stored_weights(rows * cols, dtype(), uint32_t(rows * 3 + cols));
+      Matrix W{w.data(), dtype(), rows, cols};
+      const size_t bytes = linear_pack_bytes(W);
+      if (bytes == 0) continue;  // a target that multiplies W as stored
+      std::vector<uint8_t> panels(bytes);
+      linear_pack(W, panels.data());
+      W.packed = panels.data();
+      const int64_t T = 2;
+      const auto x = random_vector(size_t(T * cols), uint32_t(cols + 1));
+      const double tol = sum_tolerance(cols, double(max_abs(x)) * w.max_abs);
+      std::vector<float> ref(size_t(T * rows)), y(ref.size()), one(static_cast<size_t>(rows));
+      reference::linear(x.data(), T, W, ref.data());
+      linear(x.data(), T, W, y.data());
+      for (int64_t r = 0; r < T; ++r) {
+        linear(x.data() + r * cols, 1, W, one.data());
+        for (int64_t o = 0; o < rows; ++o) {
+          ASSERT_NEAR(one[size_t(o)], ref[size_t(r * rows + o)], tol) << rows << "x" << cols << " row " << r;
+          ASSERT_EQ(one[size_t(o)], y[size_t(r * rows + o)]) << rows << "x" << cols << " row " << r;
+        }
+      }
+    }
+}
+
 TEST_P(SimdLinear, InOutMatchesReference) {
   for (int64_t rows : kOddSizes)
     for (int64_t cols : kOddSizes) {
