@@ -207,8 +207,9 @@ void Rwkv7::time_mix(int64_t li, std::span<const Segment> segments, Workspace& w
   float *xr = ws.get(kXr, TC), *xw = ws.get(kXw, TC), *xk = ws.get(kXk, TC), *xv = ws.get(kXv, TC),
         *xa = ws.get(kXa, TC), *xg = ws.get(kXg, TC);
   // A lone decode row mixes on this thread: the six mixes read and write
-  // ~100 KB, less than a hand-off costs (1.5B Q4_0: 5-6 us a layer shared out
-  // against about 5 serial; 10 against 8 when the two threads sit far apart).
+  // ~100 KB, and sharing them out saved nothing measurable (1.5B Q4_0, per
+  // layer: 5-6 us shared against about 5 serial; 9-17 against 12-26 when the
+  // host puts the two threads far apart, within the noise of those runs).
   parallel_rows(T, 6 * C, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t o = t * C;
