@@ -126,25 +126,23 @@ void PanelRowsT(const float* x, size_t T, const TW* W, size_t in, size_t out, si
   const size_t stride = in * float_panels::kRows;
   auto valid = [&](size_t p) { return out - p * float_panels::kRows; };
   size_t p = p0;
-  // Decode of rows up to 4096 inputs: one panel at a time, a single stream
-  // through memory, with the activations (at most 16 KiB) staying in L1
-  // beside it. Streaming from DRAM on 2 threads (f32, bf16 and f16 panels)
-  // this measured 0-40% faster than several panels at once for 96-2048 inputs
-  // (LoRA factors, 0.1B-1.5B products), the same at 4096 and 6% slower at
-  // 8192, where a tile's four panels share each activation read. (From cache,
-  // f16 panels run up to 15% slower so: decode reads its weights from DRAM.)
-  if (T == 1 && in <= kSinglePanelDecodeInputs) {
-    for (; p < p1; ++p) PanelTile<1, 1>(W + p * stride, stride, x, in, y + p * float_panels::kRows, out, valid(p));
-    return;
-  }
-  if (T == 1) {  // several panels at once: independent accumulators hide the MulAdd latency
-    for (; p + kDecodePanels <= p1; p += kDecodePanels)
-      PanelTile<kDecodePanels, 1>(W + p * stride, stride, x, in, y + p * float_panels::kRows, out, valid(p));
-    // Leftover pairs too (the small LoRA factors have 1-4 panels): two
-    // streams and twice the accumulators of a lone panel.
-    if constexpr (kDecodePanels > 2) {
-      for (; p + 2 <= p1; p += 2)
-        PanelTile<2, 1>(W + p * stride, stride, x, in, y + p * float_panels::kRows, out, valid(p));
+  if (T == 1) {
+    // Rows of up to 4096 inputs go one panel at a time: a single stream
+    // through memory, with the activations (at most 16 KiB) staying in L1
+    // beside it. Streaming from DRAM on 2 threads (f32, bf16 and f16 panels)
+    // this measured 0-40% faster than several panels at once for 96-2048
+    // inputs (LoRA factors, 0.1B-1.5B products), the same at 4096 and 6%
+    // slower at 8192. Longer rows take several panels at once (their tile's
+    // panels share each activation read; independent accumulators hide the
+    // MulAdd latency), leftover pairs too. (From cache, f16 panels run up to
+    // 15% slower one at a time: decode reads its weights from DRAM.)
+    if (in > kSinglePanelDecodeInputs) {
+      for (; p + kDecodePanels <= p1; p += kDecodePanels)
+        PanelTile<kDecodePanels, 1>(W + p * stride, stride, x, in, y + p * float_panels::kRows, out, valid(p));
+      if constexpr (kDecodePanels > 2) {
+        for (; p + 2 <= p1; p += 2)
+          PanelTile<2, 1>(W + p * stride, stride, x, in, y + p * float_panels::kRows, out, valid(p));
+      }
     }
     for (; p < p1; ++p) PanelTile<1, 1>(W + p * stride, stride, x, in, y + p * float_panels::kRows, out, valid(p));
     return;
