@@ -43,8 +43,25 @@ enum StateIndex : int64_t { kAttPrev, kWkv, kFfnPrev, kPerLayer };
 // Scratch slots of the workspace, after the shared ones.
 enum Slot : size_t {
   kX = kSlotX, kXln = kSlotXln, kPrev = kSlotPrev, kOut = kSlotOut,
-  kXr = kFirstVersionSlot, kXw, kXk, kXv, kXa, kXg, kR, kW, kK, kV, kA, kG, kKK, kVFirst, kY, kLora, kFfn
+  kXr = kFirstVersionSlot, kXw, kXk, kXv, kXa, kXg, kFfnXk,  // token-shift mixes: rotated in decode (mix_slot)
+  kR, kW, kK, kV, kA, kG, kKK, kVFirst, kY, kLora, kFfn,
+  kMixSets  // then the other sets of the mixes kXr .. kFfnXk
 };
+
+// Decode takes the token-shift mixes (the products' inputs) from one of
+// kMixRotation sets of buffers, a different one each layer. The worker
+// threads read them in the products (the LoRA downs and float matrices read
+// them as they are), so writing the same lines in the next layer means first
+// taking them back from those cores' caches: when the host puts the two
+// threads on different dies, the time mix's six took 16 us a layer instead of
+// 5-6 (1.5B Q4_0). Four layers later those copies are gone (7-9 us). A
+// prefill chunk's [T, C] rows keep one set.
+constexpr int64_t kMixRotation = 4;
+size_t mix_slot(Slot first_set_slot, int64_t layer, int64_t T) {
+  const int64_t set = T == 1 ? layer % kMixRotation : 0;
+  if (set == 0) return first_set_slot;
+  return size_t(kMixSets + (set - 1) * (kFfnXk - kXr + 1) + (first_set_slot - kXr));
+}
 
 class Rwkv7 final : public RwkvModel {
  public:
@@ -204,8 +221,9 @@ void Rwkv7::time_mix(int64_t li, std::span<const Segment> segments, Workspace& w
   float* prev = ws.get(kPrev, TC);
   shift_tokens(xln, C, segments, size_t(kAttPrev + kPerLayer * li), prev);
 
-  float *xr = ws.get(kXr, TC), *xw = ws.get(kXw, TC), *xk = ws.get(kXk, TC), *xv = ws.get(kXv, TC),
-        *xa = ws.get(kXa, TC), *xg = ws.get(kXg, TC);
+  auto mix_buffer = [&](Slot slot) { return ws.get(mix_slot(slot, li, T), TC); };
+  float *xr = mix_buffer(kXr), *xw = mix_buffer(kXw), *xk = mix_buffer(kXk), *xv = mix_buffer(kXv),
+        *xa = mix_buffer(kXa), *xg = mix_buffer(kXg);
   // A lone decode row mixes on this thread: the six mixes read and write
   // ~100 KB, and sharing them out saved nothing measurable (1.5B Q4_0, per
   // layer: 5-6 us shared against about 5 serial; 9-17 against 12-26 when the
@@ -280,7 +298,7 @@ void Rwkv7::channel_mix(int64_t li, std::span<const Segment> segments, const Out
   float* prev = ws.get(kPrev, T * C);
   shift_tokens(xln, C, segments, size_t(kFfnPrev + kPerLayer * li), prev);
   if (R == 0) return;
-  float* xk = ws.get(kXk, R * C);
+  float* xk = ws.get(mix_slot(kFfnXk, li, R), size_t(R * C));
   parallel_rows(R, C, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) ops::token_shift_mix(xln + rows[i] * C, prev + rows[i] * C, p.x_k.data(), C, xk + i * C);
   });
