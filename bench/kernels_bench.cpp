@@ -7,6 +7,8 @@
 //   Wkv7, Wkv5 (H heads of 64, T tokens): tokens per second
 //   simd 2: the kernels on the panels linear_pack makes at load (as models run)
 //   FfnValue, FfnValuePrefill: the sparse feed-forward against the dense product
+//   QuantizeActivations (n values): a decode product's activations quantized:
+//                  the reference loops, the SIMD int16 values, the VNNI panels' bytes
 // Run: build/release/bench/kernels_bench [--benchmark_filter=Gemv]
 #include <benchmark/benchmark.h>
 
@@ -20,6 +22,8 @@
 
 #include "ops/linear.h"
 #include "ops/quant.h"
+#include "ops/quant_dot.h"
+#include "ops/quant_dot_vnni.h"
 #include "ops/reference.h"
 #include "ops/simd.h"
 #include "ops/sparse_ffn.h"
@@ -331,5 +335,36 @@ void BM_PoolHandoff(benchmark::State& state) {
 }
 BENCHMARK(BM_PoolHandoff)->Name("PoolHandoff")->ArgNames({"balanced", "threads"})
     ->ArgsProduct({{0, 1}, {2}})->UseRealTime();
+
+// A decode product's activations quantized: what the calling thread does
+// alone before every Q8_0 / Q4_0 product. args: n (inputs), impl (0 the
+// reference loops, 1 quantize_activations' int16 values for the Highway
+// kernels, 2 the VNNI panels' bytes, scales and corrections in one pass)
+void BM_QuantizeActivations(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> d(0.f, 1.f);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (float& v : x) v = d(rng);
+  std::vector<int16_t> q(static_cast<size_t>(n));
+  std::vector<int8_t> x8(static_cast<size_t>(n));
+  std::vector<int32_t> corr(size_t(n / 32));
+  std::vector<float> scales(size_t(n / 32));
+  const auto impl = Impl(state.range(1));
+  if (impl == kPanels && !ops::vnni::enabled()) return state.SkipWithError("no AVX512-VNNI panels on this CPU");
+  for (auto _ : state) {
+    if (impl == kPanels)
+      ops::vnni::quantize_for_panels(x.data(), 1, size_t(n), DType::Q4_0, x8.data(), corr.data(), scales.data());
+    else if (impl == kSimd)
+      ops::quantize_activations(x.data(), 1, n, q.data(), scales.data());
+    else
+      ops::reference::quantize_activations(x.data(), 1, n, q.data(), scales.data());
+    benchmark::DoNotOptimize(scales.data());
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * n * int64_t(sizeof(float)));
+  state.SetLabel(impl == kPanels ? "vnni panels" : impl == kSimd ? ops::simd_target() : "reference");
+}
+BENCHMARK(BM_QuantizeActivations)->Name("QuantizeActivations")->ArgNames({"n", "impl"})
+    ->ArgsProduct({{2048, 8192}, {0, 1, 2}});
 
 }  // namespace

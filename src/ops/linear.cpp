@@ -308,28 +308,26 @@ void quantize_activations(const float* x, int64_t T, int64_t n, int16_t* q, floa
 }
 
 namespace {
-// Q8_0 / Q4_0 weights in panels (ops/quant_dot_vnni.h), activations quantized in q, d.
-void linear_panels(const int16_t* q, const float* d, int64_t T, const Matrix& W, float* y) {
+// Q8_0 / Q4_0 weights in panels (ops/quant_dot_vnni.h).
+void linear_panels(const float* x, int64_t T, const Matrix& W, float* y) {
   const int64_t in = W.cols, blocks = in / quant::kGroupElems;
-  thread_local std::vector<int8_t> x8;
-  thread_local std::vector<int32_t> corr;
-  if (x8.size() < size_t(T * in)) x8.resize(size_t(T * in));
-  if (corr.size() < size_t(T * blocks)) corr.resize(size_t(T * blocks));
-  int8_t* x = x8.data();
-  int32_t* c = corr.data();
-  parallel_rows(T, in, [&](int64_t t0, int64_t t1) {
-    vnni::narrow_activations(q + t0 * in, size_t(t1 - t0), size_t(in), W.dtype, x + t0 * in, c + t0 * blocks);
+  const vnni::PanelActivations a = vnni::panel_activations(size_t(T * in), T == 1);
+  parallel_rows(T, 2 * in, [&](int64_t t0, int64_t t1) {
+    vnni::quantize_for_panels(x + t0 * in, size_t(t1 - t0), size_t(in), W.dtype, a.x8 + t0 * in, a.corr + t0 * blocks,
+                              a.xd + t0 * blocks);
   });
   const int64_t panels = (W.rows + int64_t(vnni::kPanelRows) - 1) / int64_t(vnni::kPanelRows);
-  if (W.rows * in * T < kParallelMacs) return vnni::packed_rows(x, c, d, size_t(T), W, 0, size_t(panels), y);
-  default_pool().parallel_for(
-      panels, [&](int64_t begin, int64_t end) { vnni::packed_rows(x, c, d, size_t(T), W, size_t(begin), size_t(end), y); },
-      split_for(T));
+  auto run = [&](int64_t begin, int64_t end) {
+    vnni::packed_rows(a.x8, a.corr, a.xd, size_t(T), W, size_t(begin), size_t(end), y);
+  };
+  if (W.rows * in * T < kParallelMacs) return run(0, panels);
+  default_pool().parallel_for(panels, run, split_for(T));
 }
 
 // Q8_0 / Q4_0 weights: the activations quantized once (ops/quant_dot.h), then
 // the integer kernel over blocks of output rows.
 void linear_q8(const float* x, int64_t T, const Matrix& W, float* y) {
+  if (W.packed && vnni::enabled()) return linear_panels(x, T, W, y);
   const int64_t in = W.cols, blocks = in / quant::kGroupElems, rows = W.rows;
   // Grown to the largest product seen, then reused: no allocation per token.
   thread_local std::vector<int16_t> xq;
@@ -342,7 +340,6 @@ void linear_q8(const float* x, int64_t T, const Matrix& W, float* y) {
   parallel_rows(T, 2 * in, [&](int64_t t0, int64_t t1) {
     quantize_activations(x + t0 * in, t1 - t0, in, q + t0 * in, d + t0 * blocks);
   });
-  if (W.packed && vnni::enabled()) return linear_panels(q, d, T, W, y);
   const auto kernel = &HWY_DYNAMIC_DISPATCH(IntLinearRows);
   if (rows * in * T < kParallelMacs) return kernel(q, d, size_t(T), W, 0, size_t(rows), y);
   default_pool().parallel_for(

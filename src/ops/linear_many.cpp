@@ -62,40 +62,24 @@ Plan plan_for(const LinearJob& j, Kind kind) {
   return p;
 }
 
-// The products' activations for the VNNI panels, in per-thread buffers that
-// grow to the largest call and stay.
+// The products' activations for the VNNI panels, one after another in the
+// calling thread's buffers (vnni::panel_activations).
 void prepare_vnni(std::vector<Plan>& plans) {
-  int64_t q_size = 0, block_count = 0;
+  int64_t values = 0;
   for (const Plan& p : plans)
-    if (p.kind == Kind::Vnni) {
-      q_size += p.job->T * p.job->W->cols;
-      block_count += p.job->T * p.job->W->cols / quant::kGroupElems;
-    }
-  thread_local std::vector<int16_t> q;
-  thread_local std::vector<int8_t> x8;
-  thread_local std::vector<int32_t> corr;
-  thread_local std::vector<float> d;
-  if (q.size() < size_t(q_size)) {
-    q.resize(size_t(q_size));
-    x8.resize(size_t(q_size));
-  }
-  if (d.size() < size_t(block_count)) {
-    d.resize(size_t(block_count));
-    corr.resize(size_t(block_count));
-  }
-  int64_t qo = 0, bo = 0;
+    if (p.kind == Kind::Vnni) values += p.job->T * p.job->W->cols;
+  if (values == 0) return;
+  const vnni::PanelActivations a = vnni::panel_activations(size_t(values), true);
+  int64_t vo = 0;
   for (Plan& p : plans) {
     if (p.kind != Kind::Vnni) continue;
     const LinearJob& j = *p.job;
-    const int64_t n = j.T * j.W->cols;
-    quantize_activations(j.x, j.T, j.W->cols, q.data() + qo, d.data() + bo);
-    vnni::narrow_activations(q.data() + qo, size_t(j.T), size_t(j.W->cols), j.W->dtype, x8.data() + qo,
-                             corr.data() + bo);
-    p.x8 = x8.data() + qo;
-    p.corr = corr.data() + bo;
-    p.xd = d.data() + bo;
-    qo += n;
-    bo += n / quant::kGroupElems;
+    const int64_t n = j.T * j.W->cols, bo = vo / quant::kGroupElems;
+    vnni::quantize_for_panels(j.x, size_t(j.T), size_t(j.W->cols), j.W->dtype, a.x8 + vo, a.corr + bo, a.xd + bo);
+    p.x8 = a.x8 + vo;
+    p.corr = a.corr + bo;
+    p.xd = a.xd + bo;
+    vo += n;
   }
 }
 

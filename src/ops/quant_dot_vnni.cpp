@@ -10,11 +10,14 @@
 #include "ops/quant_dot_vnni.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "ops/feature_switch.h"
 #include "ops/quant.h"
+#include "util/dtype.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -75,18 +78,48 @@ void pack(const Matrix& W, uint8_t* dst) {
     }
 }
 
-void narrow_activations(const int16_t* xq, size_t T, size_t in, DType t, int8_t* x8, int32_t* corr) {
-  const int32_t offset = t == DType::Q8_0 ? 128 : 8;
-  for (size_t b = 0; b < T * in / quant::kGroupElems; ++b) {
+PanelActivations panel_activations(size_t values, bool decode) {
+  struct Buffers {
+    std::vector<int8_t> x8;
+    std::vector<int32_t> corr;
+    std::vector<float> xd;
+  };
+  constexpr size_t kRing = 4;
+  thread_local Buffers ring[kRing];
+  thread_local size_t next = 0;
+  Buffers& b = ring[decode ? next++ % kRing : 0];
+  if (b.x8.size() < values) {
+    b.x8.resize(values);
+    b.corr.resize(values / quant::kGroupElems);
+    b.xd.resize(values / quant::kGroupElems);
+  }
+  return {b.x8.data(), b.corr.data(), b.xd.data()};
+}
+
+namespace {
+int32_t weight_offset(DType t) { return t == DType::Q8_0 ? 128 : 8; }
+
+// quantize_for_panels in plain loops: quantize_activations' arithmetic
+// (reference::quantize_activations), one block at a time.
+void quantize_blocks_plain(const float* x, size_t blocks, int32_t offset, int8_t* x8, int32_t* corr, float* xd) {
+  constexpr size_t kBlock = quant::kGroupElems;
+  for (size_t b = 0; b < blocks; ++b) {
+    const float* xb = x + b * kBlock;
+    float amax = 0.f;
+    for (size_t j = 0; j < kBlock; ++j) amax = std::fmax(amax, std::fabs(xb[j]));
+    const float scale = amax / 127.f;
+    const float inv = scale != 0.f ? 1.f / scale : 0.f;
     int32_t sum = 0;
-    for (size_t j = 0; j < quant::kGroupElems; ++j) {
-      const int16_t v = xq[b * quant::kGroupElems + j];
-      x8[b * quant::kGroupElems + j] = int8_t(v);
-      sum += v;
+    for (size_t j = 0; j < kBlock; ++j) {
+      const auto q = int32_t(std::nearbyint(xb[j] * inv));
+      x8[b * kBlock + j] = int8_t(q);
+      sum += q;
     }
     corr[b] = -offset * sum;
+    xd[b] = f16_to_f32(f32_to_f16(scale));
   }
 }
+}  // namespace
 
 #if AVIARY_HAVE_VNNI_BUILD
 
@@ -186,7 +219,30 @@ AVIARY_VNNI_TARGET void panels(
     }
   }
 }
+// quantize_blocks_plain's arithmetic, 16 values to a vector: max, one
+// division, products and round-to-nearest-even conversions are exact IEEE
+// operations, so the bytes are the same.
+AVIARY_VNNI_TARGET void quantize_blocks_avx512(const float* x, size_t blocks, int32_t offset, int8_t* x8,
+                                               int32_t* corr, float* xd) {
+  for (size_t b = 0; b < blocks; ++b) {
+    const __m512 lo = _mm512_loadu_ps(x + b * kBlock), hi = _mm512_loadu_ps(x + b * kBlock + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
+    const float scale = amax / 127.f;
+    const __m512 inv = _mm512_set1_ps(scale != 0.f ? 1.f / scale : 0.f);
+    const __m512i qlo = _mm512_cvtps_epi32(_mm512_mul_ps(lo, inv)), qhi = _mm512_cvtps_epi32(_mm512_mul_ps(hi, inv));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(x8 + b * kBlock), _mm512_cvtepi32_epi8(qlo));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(x8 + b * kBlock + 16), _mm512_cvtepi32_epi8(qhi));
+    corr[b] = -offset * _mm512_reduce_add_epi32(_mm512_add_epi32(qlo, qhi));
+    xd[b] = f16_to_f32(f32_to_f16(scale));
+  }
+}
 }  // namespace
+
+void quantize_for_panels(const float* x, size_t T, size_t in, DType t, int8_t* x8, int32_t* corr, float* xd) {
+  const size_t blocks = T * in / kBlock;
+  if (enabled()) return quantize_blocks_avx512(x, blocks, weight_offset(t), x8, corr, xd);
+  quantize_blocks_plain(x, blocks, weight_offset(t), x8, corr, xd);
+}
 
 void packed_rows(const int8_t* x8, const int32_t* corr, const float* xd, size_t T, const Matrix& W, size_t p0,
                  size_t p1, float* y) {
@@ -197,6 +253,10 @@ void packed_rows(const int8_t* x8, const int32_t* corr, const float* xd, size_t 
 }
 
 #else
+
+void quantize_for_panels(const float* x, size_t T, size_t in, DType t, int8_t* x8, int32_t* corr, float* xd) {
+  quantize_blocks_plain(x, T * in / quant::kGroupElems, weight_offset(t), x8, corr, xd);
+}
 
 void packed_rows(const int8_t*, const int32_t*, const float*, size_t, const Matrix&, size_t, size_t, float*) {}
 

@@ -42,10 +42,25 @@ size_t packed_bytes(const Matrix& W);
 // Writes W's panels to dst (packed_bytes(W) bytes). Plain code, any CPU.
 void pack(const Matrix& W, uint8_t* dst);
 
-// Activations for the panel kernel: the int16 values of quantize_activations
-// narrowed to bytes, and per block the integer correction that undoes the
+// Activations for the panel kernel, from x [T, in] in one pass: per block of
+// 32, the values quantize_activations gives (ops/quant_dot.h) as bytes in x8,
+// its scale in xd, and in corr the integer correction that undoes the
 // weights' offset (-8 * sum for Q4_0 nibbles, -128 * sum for Q8_0 + 128).
-void narrow_activations(const int16_t* xq, size_t T, size_t in, DType t, int8_t* x8, int32_t* corr);
+// Exactly those values on any CPU (plain IEEE arithmetic).
+void quantize_for_panels(const float* x, size_t T, size_t in, DType t, int8_t* x8, int32_t* corr, float* xd);
+
+// Buffers for quantize_for_panels, owned by the calling thread, with room for
+// `values` activations. Decode (`decode`) takes them from a ring of four, a
+// different one each call: the worker threads read a product's activations,
+// and writing the same lines for the next product would first take them back
+// from those cores' caches (slow when the host puts the threads on different
+// dies). Valid until this thread's fourth call after this one.
+struct PanelActivations {
+  int8_t* x8;
+  int32_t* corr;
+  float* xd;
+};
+PanelActivations panel_activations(size_t values, bool decode);
 
 // Output rows [16 * p0, min(16 * p1, W.rows)) of y = x W^T from W.packed, x
 // narrowed (x8: [T, W.cols], corr and xd: [T, W.cols / 32]). Only call when

@@ -269,6 +269,54 @@ TEST(QuantDotVnni, OnAndOffMatchTheReference) {
   vnni::set_enabled(before);
 }
 
+// The panel kernel's activations, made in one pass, are the reference
+// quantization's values (ties, a zero block and a huge value included) as
+// bytes, its scales, and the offset corrections, with the VNNI path on and off.
+TEST(QuantDotVnni, ActivationsForPanelsAreTheReferenceQuantization) {
+  const bool before = vnni::enabled();
+  for (bool on : {true, false}) {
+    vnni::set_enabled(on && before);
+    for (DType t : {DType::Q8_0, DType::Q4_0})
+      for (int64_t blocks : {1, 2, 3, 24, 97})
+        for (int64_t T : {1, 3}) {
+          const int64_t n = T * blocks * 32;
+          auto x = random_vector(size_t(n), uint32_t(blocks * 7 + T), 0.f, 3.f);
+          for (size_t j = 0; j < 32; ++j) x[j] = 0.f;
+          if (n > 64) x[40] = 1e30f;
+          if (n > 96) for (size_t j = 64; j < 96; ++j) x[j] = float(int(j) - 80) * 0.5f;
+          std::vector<int16_t> q(static_cast<size_t>(n));
+          std::vector<float> d(size_t(n / 32)), xd(d.size());
+          reference::quantize_activations(x.data(), T, blocks * 32, q.data(), d.data());
+          std::vector<int8_t> x8(static_cast<size_t>(n));
+          std::vector<int32_t> corr(d.size());
+          vnni::quantize_for_panels(x.data(), size_t(T), size_t(blocks * 32), t, x8.data(), corr.data(), xd.data());
+          const int32_t offset = t == DType::Q8_0 ? 128 : 8;
+          for (int64_t b = 0; b < n / 32; ++b) {
+            int32_t sum = 0;
+            for (int64_t j = b * 32; j < b * 32 + 32; ++j) {
+              ASSERT_EQ(int(x8[size_t(j)]), int(q[size_t(j)])) << on << " " << dtype_name(t) << " value " << j;
+              sum += q[size_t(j)];
+            }
+            EXPECT_EQ(corr[size_t(b)], -offset * sum) << on << " block " << b;
+            EXPECT_EQ(xd[size_t(b)], d[size_t(b)]) << on << " block " << b;
+          }
+        }
+  }
+  vnni::set_enabled(before);
+}
+
+// Decode's activation buffers come from a ring: four calls in a row get
+// four different ones (each stays valid until then), the fifth the first's.
+TEST(QuantDotVnni, DecodeActivationBuffersRotateOverFour) {
+  std::vector<int8_t*> seen;
+  for (int i = 0; i < 5; ++i) seen.push_back(vnni::panel_activations(64, true).x8);
+  for (int i = 0; i < 4; ++i)
+    for (int j = i + 1; j < 4; ++j) EXPECT_NE(seen[size_t(i)], seen[size_t(j)]) << i << " " << j;
+  EXPECT_EQ(seen[4], seen[0]);
+  const vnni::PanelActivations big = vnni::panel_activations(1 << 16, false);
+  EXPECT_EQ(big.x8, vnni::panel_activations(1 << 16, false).x8);  // prefill keeps one
+}
+
 // Q8_0 / Q4_0 weights in VNNI panels (linear_pack): against the reference on
 // shapes with partial panels, row t of a batch equal to row t alone for any T
 // (tiles of 8, leftovers, L2 chunks) and thread count; where the CPU has no
