@@ -219,6 +219,7 @@ AVIARY_VNNI_TARGET void panels(
     }
   }
 }
+
 // quantize_blocks_plain's arithmetic, 16 values to a vector: max, one
 // division, products and round-to-nearest-even conversions are exact IEEE
 // operations, so the bytes are the same.
