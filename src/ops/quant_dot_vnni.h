@@ -54,7 +54,8 @@ void quantize_for_panels(const float* x, size_t T, size_t in, DType t, int8_t* x
 // different one each call: the worker threads read a product's activations,
 // and writing the same lines for the next product would first take them back
 // from those cores' caches (slow when the host puts the threads on different
-// dies). Valid until this thread's fourth call after this one.
+// dies). A call's buffers stay valid until one of this thread's later calls
+// takes the same ones: the fourth decode call after it, or a prefill call.
 struct PanelActivations {
   int8_t* x8;
   int32_t* corr;
@@ -63,7 +64,7 @@ struct PanelActivations {
 PanelActivations panel_activations(size_t values, bool decode);
 
 // Output rows [16 * p0, min(16 * p1, W.rows)) of y = x W^T from W.packed, x
-// narrowed (x8: [T, W.cols], corr and xd: [T, W.cols / 32]). Only call when
+// as quantize_for_panels gives it (x8: [T, W.cols], corr and xd: [T, W.cols / 32]). Only call when
 // enabled(). Each output is the same fp32 sequence over blocks for any T, tile
 // or thread, so row t of a batch equals row t alone, bit for bit.
 void packed_rows(const int8_t* x8, const int32_t* corr, const float* xd, size_t T, const Matrix& W, size_t p0,
