@@ -10,13 +10,13 @@
 #include "ops/quant_dot_vnni.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <type_traits>
 #include <vector>
 
 #include "ops/feature_switch.h"
 #include "ops/quant.h"
+#include "ops/quant_dot.h"
 #include "util/dtype.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -99,24 +99,19 @@ PanelActivations panel_activations(size_t values, bool decode) {
 namespace {
 int32_t weight_offset(DType t) { return t == DType::Q8_0 ? 128 : 8; }
 
-// quantize_for_panels in plain loops: quantize_activations' arithmetic
-// (reference::quantize_activations), one block at a time.
+// quantize_for_panels in plain loops: each block through
+// reference::quantize_activations, then narrowed and summed.
 void quantize_blocks_plain(const float* x, size_t blocks, int32_t offset, int8_t* x8, int32_t* corr, float* xd) {
   constexpr size_t kBlock = quant::kGroupElems;
+  int16_t q[kBlock];
   for (size_t b = 0; b < blocks; ++b) {
-    const float* xb = x + b * kBlock;
-    float amax = 0.f;
-    for (size_t j = 0; j < kBlock; ++j) amax = std::fmax(amax, std::fabs(xb[j]));
-    const float scale = amax / 127.f;
-    const float inv = scale != 0.f ? 1.f / scale : 0.f;
+    reference::quantize_activations(x + b * kBlock, 1, int64_t(kBlock), q, xd + b);
     int32_t sum = 0;
     for (size_t j = 0; j < kBlock; ++j) {
-      const auto q = int32_t(std::nearbyint(xb[j] * inv));
-      x8[b * kBlock + j] = int8_t(q);
-      sum += q;
+      x8[b * kBlock + j] = int8_t(q[j]);
+      sum += q[j];
     }
     corr[b] = -offset * sum;
-    xd[b] = f16_to_f32(f32_to_f16(scale));
   }
 }
 }  // namespace
@@ -220,7 +215,7 @@ AVIARY_VNNI_TARGET void panels(
   }
 }
 
-// quantize_blocks_plain's arithmetic, 16 values to a vector: max, one
+// reference::quantize_activations' arithmetic, 16 values to a vector: max, one
 // division, products and round-to-nearest-even conversions are exact IEEE
 // operations, so the bytes are the same.
 AVIARY_VNNI_TARGET void quantize_blocks_avx512(const float* x, size_t blocks, int32_t offset, int8_t* x8,
