@@ -18,6 +18,15 @@ Example (peers are built from their public sources, outside this repository):
 
 Other peers: --peer NAME='COMMAND' where COMMAND may use {model} {p} {n} {t} {r}
 and prints the same jsonl fields. --markdown prints the table as Markdown.
+
+With --membw, every aviary run rates its tg against the memory bandwidth it
+measures around each repetition, and the script measures the bandwidth (with
+`aviary bench --membw`) just before and just after every peer run too. A
+second table then gives each round of each tg test: the tokens/s of every
+engine, the bandwidth the machine gave during it, Aviary's ratio, and the
+ratio at equal bandwidth (each engine's tokens/s per GB/s). On a machine whose
+bandwidth swings from one second to the next (a shared host), that tells a
+round where the engines met the same machine from one where they did not.
 Standard library only.
 """
 
@@ -46,7 +55,8 @@ def parse_args(argv):
     ap.add_argument("--json-out", help="also write every record to this jsonl file")
     ap.add_argument("--membw", action="store_true",
                     help="rate Aviary's tg against the memory bandwidth, measured by each aviary run around "
-                         "every tg repetition (aviary bench --membw)")
+                         "every tg repetition (aviary bench --membw), measure it around every peer run too, "
+                         "and print every tg round")
     return ap.parse_args(argv)
 
 
@@ -85,6 +95,35 @@ def run_engine(template, model, args):
     return records
 
 
+def measure_bandwidth(args):
+    """The machine's memory bandwidth now, GB/s (aviary bench --membw)."""
+    cmd = f"{shlex.quote(args.aviary)} bench --membw --json -t {args.t}"
+    proc = subprocess.run(cmd, shell=True, capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.strip().startswith("{"):
+            gbs = json.loads(line).get("aviary_membw_gbs")
+            if gbs:
+                return float(gbs)
+    raise RuntimeError(f"`{cmd}` failed with status {proc.returncode} or printed no bandwidth:\n"
+                       f"{(proc.stderr or proc.stdout)[-2000:]}")
+
+
+def run_peer_between_measurements(template, model, args):
+    """A peer's records, each with compare_membw_gbs: the mean of the bandwidths
+    measured just before and just after the run."""
+    before = measure_bandwidth(args)
+    records = run_engine(template, model, args)
+    seen = (before + measure_bandwidth(args)) / 2
+    return [{**rec, "compare_membw_gbs": seen} for rec in records]
+
+
+def bandwidth_seen(name, rec):
+    """The bandwidth an engine's run met: aviary's own measurement around its
+    tg repetitions, or the script's around a peer's run; None if not measured."""
+    gbs = rec.get("aviary_membw_gbs") if name == "aviary" else rec.get("compare_membw_gbs")
+    return float(gbs) if gbs else None
+
+
 def test_name(rec):
     if rec.get("n_prompt", 0) > 0 and rec.get("n_gen", 0) == 0:
         return f"pp{rec['n_prompt']}"
@@ -103,7 +142,9 @@ def collect(args):
         for rnd in range(args.rounds):
             for name, template in engines:
                 print(f"compare: {label} round {rnd + 1}/{args.rounds}: {name}", file=sys.stderr, flush=True)
-                for rec in run_engine(template, path, args):
+                measured = args.membw and name != "aviary"
+                records = (run_peer_between_measurements if measured else run_engine)(template, path, args)
+                for rec in records:
                     key = (label, test_name(rec), name)
                     samples.setdefault(key, []).extend(rec.get("samples_ts") or [rec["avg_ts"]])
                     if name == "aviary":
@@ -137,6 +178,40 @@ def print_table(args, engines, samples, extras):
         row += [f"{av * per_token / 1e9:.1f}" if gen and av and per_token else "-",
                 f"{100 * statistics.median(fracs):.0f}%" if gen and fracs else "-"]
         rows.append(row)
+    print_rows(args, header, rows)
+
+
+def round_rows(engines, records):
+    """One row per round of every tg test: each engine's median tokens/s and
+    the bandwidth it met, Aviary's ratio to each peer, and the ratio at equal
+    bandwidth, (aviary t/s / its GB/s) / (peer t/s / its GB/s)."""
+    peers = [name for name, _ in engines if name != "aviary"]
+    runs = {}  # (model, test, round) -> {engine: (t/s, GB/s or None)}
+    for rec in records:
+        test = test_name(rec)
+        if not test.startswith("tg"):
+            continue
+        ts = statistics.median(rec.get("samples_ts") or [rec["avg_ts"]])
+        runs.setdefault((rec["model_label"], test, rec["round"]), {})[rec["engine"]] = (
+            ts, bandwidth_seen(rec["engine"], rec))
+    header = ["model", "test", "round", "aviary t/s", "aviary GB/s"]
+    for p in peers:
+        header += [f"{p} t/s", f"{p} GB/s", f"ratio vs {p}", f"at equal GB/s vs {p}"]
+    rows = []
+    for (label, test, rnd), got in sorted(runs.items()):
+        av_ts, av_bw = got.get("aviary", (None, None))
+        row = [label, test, str(rnd), f"{av_ts:.1f}" if av_ts else "-", f"{av_bw:.1f}" if av_bw else "-"]
+        for p in peers:
+            p_ts, p_bw = got.get(p, (None, None))
+            ratio = av_ts / p_ts if av_ts and p_ts else None
+            equal = ratio * p_bw / av_bw if ratio and av_bw and p_bw else None
+            row += [f"{p_ts:.1f}" if p_ts else "-", f"{p_bw:.1f}" if p_bw else "-",
+                    f"{ratio:.2f}x" if ratio else "-", f"{equal:.2f}x" if equal else "-"]
+        rows.append(row)
+    return header, rows
+
+
+def print_rows(args, header, rows):
     if args.markdown:
         print("| " + " | ".join(header) + " |")
         print("|" + "---|" * len(header))
@@ -162,6 +237,12 @@ def main(argv):
           + ("; of membw: median over rounds, each against the bandwidth aviary measured around its tg"
              if args.membw else ""))
     print_table(args, engines, samples, extras)
+    if args.membw:
+        header, rows = round_rows(engines, records)
+        if rows:
+            print()
+            print("per round (tg): GB/s, the memory bandwidth measured around each engine's run")
+            print_rows(args, header, rows)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev zlib1g-dev libhwy-dev libreadline-dev
   tmux
   libcpp-httplib-dev libhiredis-dev libssl-dev redis-server
+  python3
 )
 # The server tests drive `aviary serve` with the official `openai` npm client;
 # Node.js is usually there already (from NodeSource), otherwise Debian's.

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""bench/compare.py against two fake engines whose figures are known: the
+tables it prints, the records it writes, and its errors."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import textwrap
+import unittest
+
+COMPARE = pathlib.Path(__file__).resolve().parents[2] / "bench" / "compare.py"
+
+# A fake `aviary`: `bench --membw --json` prints the next bandwidth of a fixed
+# cycle (60, 80, 60, ...: before and after each peer run), kept in a counter
+# file; `bench -m M ... --json` prints a pp record and a tg record (100 t/s,
+# 0.4 GB a token; with --membw rated against 40 GB/s).
+FAKE_AVIARY = textwrap.dedent("""\
+    #!/usr/bin/env python3
+    import json, os, sys
+    args = sys.argv[1:]
+    if "-m" not in args:
+        counter = os.environ["FAKE_COUNTER"]
+        n = int(open(counter).read()) if os.path.exists(counter) else 0
+        open(counter, "w").write(str(n + 1))
+        print(json.dumps({"aviary_membw_gbs": [60.0, 80.0][n % 2]}))
+        sys.exit(0)
+    if os.environ.get("FAKE_FAIL"):
+        sys.exit("fake aviary: cannot open the model")
+    p, n = int(args[args.index("-p") + 1]), int(args[args.index("-n") + 1])
+    if p:
+        print(json.dumps({"n_prompt": p, "n_gen": 0, "avg_ts": 1000.0, "samples_ts": [990.0, 1010.0]}))
+    if n:
+        rated = "--membw" in args
+        print(json.dumps({"n_prompt": 0, "n_gen": n, "avg_ts": 100.0, "samples_ts": [100.0, 100.0],
+                          "aviary_weight_bytes_per_token": 400000000,
+                          "aviary_membw_gbs": 40.0 if rated else None,
+                          "aviary_membw_fraction": 1.0 if rated else None}))
+    """)
+
+# A fake peer: half of Aviary's pp and tg speeds, in llama-bench's jsonl.
+FAKE_PEER = textwrap.dedent("""\
+    #!/usr/bin/env python3
+    import json, sys
+    model, p, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    if p:
+        print(json.dumps({"n_prompt": p, "n_gen": 0, "avg_ts": 500.0, "samples_ts": [500.0]}))
+    if n:
+        print(json.dumps({"n_prompt": 0, "n_gen": n, "avg_ts": 50.0, "samples_ts": [50.0]}))
+    """)
+
+
+class CompareTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        d = pathlib.Path(self.dir.name)
+        self.aviary, self.peer = d / "aviary", d / "peer"
+        self.aviary.write_text(FAKE_AVIARY)
+        self.peer.write_text(FAKE_PEER)
+        for f in (self.aviary, self.peer):
+            f.chmod(0o755)
+        self.model = d / "m.gguf"
+        self.model.write_text("")
+        self.env = {**os.environ, "FAKE_COUNTER": str(d / "counter")}
+        self.json_out = d / "records.jsonl"
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def compare(self, *extra, env=None):
+        cmd = [sys.executable, str(COMPARE), "--aviary", str(self.aviary),
+               "--peer", f"fake={self.peer} {{model}} {{p}} {{n}} {{t}} {{r}}",
+               "--model", f"tiny={self.model}", "-p", "64", "-n", "16", "-r", "2", "--rounds", "2",
+               "--json-out", str(self.json_out), *extra]
+        return subprocess.run(cmd, capture_output=True, text=True, env=env or self.env)
+
+    def table_rows(self, out):
+        return [line.split() for line in out.splitlines() if line.strip().startswith("tiny")]
+
+    def test_ratios_without_bandwidth(self):
+        run = self.compare()
+        self.assertEqual(run.returncode, 0, run.stderr)
+        rows = self.table_rows(run.stdout)
+        self.assertEqual(rows, [["tiny", "pp64", "1000.0", "500.0", "2.00x", "-", "-"],
+                                ["tiny", "tg16", "100.0", "50.0", "2.00x", "40.0", "-"]])
+        self.assertNotIn("per round", run.stdout)
+        self.assertFalse(os.path.exists(self.env["FAKE_COUNTER"]), "no bandwidth runs without --membw")
+
+    def test_bandwidth_around_every_peer_run(self):
+        run = self.compare("--membw")
+        self.assertEqual(run.returncode, 0, run.stderr)
+        rows = self.table_rows(run.stdout)
+        # The summary: 100 t/s x 0.4 GB = 40 GB/s, 100% of the bandwidth aviary measured.
+        self.assertEqual(rows[1], ["tiny", "tg16", "100.0", "50.0", "2.00x", "40.0", "100%"])
+        # Per round: the peer met (60 + 80) / 2 = 70 GB/s, aviary 40; at equal
+        # bandwidth Aviary is 2 x 70 / 40 = 3.5 times as fast.
+        self.assertIn("per round", run.stdout)
+        self.assertEqual(rows[2:], [["tiny", "tg16", "1", "100.0", "40.0", "50.0", "70.0", "2.00x", "3.50x"],
+                                    ["tiny", "tg16", "2", "100.0", "40.0", "50.0", "70.0", "2.00x", "3.50x"]])
+        self.assertEqual(int(open(self.env["FAKE_COUNTER"]).read()), 4, "before and after each of two peer runs")
+        records = [json.loads(line) for line in self.json_out.read_text().splitlines()]
+        peer_tg = [r for r in records if r["engine"] == "fake" and r["n_gen"] > 0]
+        self.assertEqual([r["compare_membw_gbs"] for r in peer_tg], [70.0, 70.0])
+        self.assertEqual([r["round"] for r in peer_tg], [1, 2])
+
+    def test_failing_engine_is_named(self):
+        run = self.compare(env={**self.env, "FAKE_FAIL": "1"})
+        self.assertNotEqual(run.returncode, 0)
+        self.assertIn("cannot open the model", run.stderr)
+        self.assertIn("failed with status", run.stderr)
+
+    def test_model_without_label_is_refused(self):
+        run = subprocess.run([sys.executable, str(COMPARE), "--aviary", str(self.aviary), "--model", "m.gguf"],
+                             capture_output=True, text=True)
+        self.assertNotEqual(run.returncode, 0)
+        self.assertIn("--model 'm.gguf' must be LABEL=VALUE", run.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
