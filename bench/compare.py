@@ -26,7 +26,9 @@ second table then gives each round of each tg test: the tokens/s of every
 engine, the bandwidth the machine gave during it, Aviary's ratio, and the
 ratio at equal bandwidth (each engine's tokens/s per GB/s). On a machine whose
 bandwidth swings from one second to the next (a shared host), that tells a
-round where the engines met the same machine from one where they did not.
+round where the engines met the same machine from one where they did not; a
+third table gives Aviary's median ratio over the rounds where both engines
+met the same bandwidth (within 15%).
 Standard library only.
 """
 
@@ -181,12 +183,14 @@ def print_table(args, engines, samples, extras):
     print_rows(args, header, rows)
 
 
-def round_rows(engines, records):
-    """One row per round of every tg test: each engine's median tokens/s and
-    the bandwidth it met, Aviary's ratio to each peer, and the ratio at equal
-    bandwidth, (aviary t/s / its GB/s) / (peer t/s / its GB/s)."""
-    peers = [name for name, _ in engines if name != "aviary"]
-    runs = {}  # (model, test, round) -> {engine: (t/s, GB/s or None)}
+# Two runs met the same machine when the bandwidths measured around them are
+# within this fraction of each other.
+SAME_BANDWIDTH = 0.15
+
+
+def tg_rounds(records):
+    """(model, test, round) -> {engine: (median t/s, GB/s met or None)} of the tg tests."""
+    runs = {}
     for rec in records:
         test = test_name(rec)
         if not test.startswith("tg"):
@@ -194,6 +198,48 @@ def round_rows(engines, records):
         ts = statistics.median(rec.get("samples_ts") or [rec["avg_ts"]])
         runs.setdefault((rec["model_label"], test, rec["round"]), {})[rec["engine"]] = (
             ts, bandwidth_seen(rec["engine"], rec))
+    return runs
+
+
+def same_bandwidth(a, b):
+    return a is not None and b is not None and abs(a - b) <= SAME_BANDWIDTH * max(a, b)
+
+
+def matched_rows(engines, records):
+    """Per tg test and peer: how many rounds the two engines met the same
+    bandwidth (SAME_BANDWIDTH), and Aviary's median ratio over those rounds."""
+    peers = [name for name, _ in engines if name != "aviary"]
+    ratios = {}  # (model, test, peer) -> [ratio of each matched round]
+    totals = {}  # (model, test, peer) -> rounds with both engines
+    for (label, test, _), got in tg_rounds(records).items():
+        av_ts, av_bw = got.get("aviary", (None, None))
+        for p in peers:
+            p_ts, p_bw = got.get(p, (None, None))
+            if not av_ts or not p_ts:
+                continue
+            totals[(label, test, p)] = totals.get((label, test, p), 0) + 1
+            if same_bandwidth(av_bw, p_bw):
+                ratios.setdefault((label, test, p), []).append(av_ts / p_ts)
+    header = ["model", "test"]
+    for p in peers:
+        header += [f"rounds matched vs {p}", f"ratio vs {p}, matched"]
+    rows = []
+    for label, test in sorted({(m, t) for (m, t, _) in totals}):
+        row = [label, test]
+        for p in peers:
+            got = ratios.get((label, test, p), [])
+            row += [f"{len(got)}/{totals.get((label, test, p), 0)}",
+                    f"{statistics.median(got):.2f}x" if got else "-"]
+        rows.append(row)
+    return header, rows
+
+
+def round_rows(engines, records):
+    """One row per round of every tg test: each engine's median tokens/s and
+    the bandwidth it met, Aviary's ratio to each peer, and the ratio at equal
+    bandwidth, (aviary t/s / its GB/s) / (peer t/s / its GB/s)."""
+    peers = [name for name, _ in engines if name != "aviary"]
+    runs = tg_rounds(records)
     header = ["model", "test", "round", "aviary t/s", "aviary GB/s"]
     for p in peers:
         header += [f"{p} t/s", f"{p} GB/s", f"ratio vs {p}", f"at equal GB/s vs {p}"]
@@ -243,6 +289,10 @@ def main(argv):
             print()
             print("per round (tg): GB/s, the memory bandwidth measured around each engine's run")
             print_rows(args, header, rows)
+            print()
+            print(f"tg over the rounds where both engines met the same bandwidth "
+                  f"(within {100 * SAME_BANDWIDTH:.0f}%): median ratio")
+            print_rows(args, *matched_rows(engines, records))
 
 
 if __name__ == "__main__":

@@ -13,9 +13,9 @@ import unittest
 
 COMPARE = pathlib.Path(__file__).resolve().parents[2] / "bench" / "compare.py"
 
-# A fake `aviary`: `bench --membw --json` prints the next bandwidth of a fixed
-# cycle (60, 80, 60, ...: before and after each peer run), kept in a counter
-# file; `bench -m M ... --json` prints a pp record and a tg record (100 t/s,
+# A fake `aviary`: `bench --membw --json` prints the next bandwidth of a
+# cycle (FAKE_MEMBW, default 60, 80, 60, ...: before and after each peer run),
+# kept in a counter file; `bench -m M ... --json` prints a pp record and a tg record (100 t/s,
 # 0.4 GB a token; with --membw rated against 40 GB/s).
 FAKE_AVIARY = textwrap.dedent("""\
     #!/usr/bin/env python3
@@ -25,7 +25,8 @@ FAKE_AVIARY = textwrap.dedent("""\
         counter = os.environ["FAKE_COUNTER"]
         n = int(open(counter).read()) if os.path.exists(counter) else 0
         open(counter, "w").write(str(n + 1))
-        print(json.dumps({"aviary_membw_gbs": [60.0, 80.0][n % 2]}))
+        cycle = [float(v) for v in os.environ.get("FAKE_MEMBW", "60,80").split(",")]
+        print(json.dumps({"aviary_membw_gbs": cycle[n % len(cycle)]}))
         sys.exit(0)
     if os.environ.get("FAKE_FAIL"):
         sys.exit("fake aviary: cannot open the model")
@@ -40,15 +41,21 @@ FAKE_AVIARY = textwrap.dedent("""\
                           "aviary_membw_fraction": 1.0 if rated else None}))
     """)
 
-# A fake peer: half of Aviary's pp and tg speeds, in llama-bench's jsonl.
+# A fake peer: half of Aviary's pp speed, and in tg the next speed of a cycle
+# (FAKE_PEER_TS, default 50: half of Aviary's), in llama-bench's jsonl.
 FAKE_PEER = textwrap.dedent("""\
     #!/usr/bin/env python3
-    import json, sys
+    import json, os, sys
     model, p, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    counter = os.environ["FAKE_COUNTER"] + ".peer"
+    k = int(open(counter).read()) if os.path.exists(counter) else 0
+    open(counter, "w").write(str(k + 1))
+    cycle = [float(v) for v in os.environ.get("FAKE_PEER_TS", "50").split(",")]
+    ts = cycle[k % len(cycle)]
     if p:
         print(json.dumps({"n_prompt": p, "n_gen": 0, "avg_ts": 500.0, "samples_ts": [500.0]}))
     if n:
-        print(json.dumps({"n_prompt": 0, "n_gen": n, "avg_ts": 50.0, "samples_ts": [50.0]}))
+        print(json.dumps({"n_prompt": 0, "n_gen": n, "avg_ts": ts, "samples_ts": [ts]}))
     """)
 
 
@@ -97,13 +104,26 @@ class CompareTest(unittest.TestCase):
         # Per round: the peer met (60 + 80) / 2 = 70 GB/s, aviary 40; at equal
         # bandwidth Aviary is 2 x 70 / 40 = 3.5 times as fast.
         self.assertIn("per round", run.stdout)
-        self.assertEqual(rows[2:], [["tiny", "tg16", "1", "100.0", "40.0", "50.0", "70.0", "2.00x", "3.50x"],
-                                    ["tiny", "tg16", "2", "100.0", "40.0", "50.0", "70.0", "2.00x", "3.50x"]])
+        self.assertEqual(rows[2:4], [["tiny", "tg16", "1", "100.0", "40.0", "50.0", "70.0", "2.00x", "3.50x"],
+                                     ["tiny", "tg16", "2", "100.0", "40.0", "50.0", "70.0", "2.00x", "3.50x"]])
+        # 40 against 70 GB/s: no round met the same machine.
+        self.assertEqual(rows[4], ["tiny", "tg16", "0/2", "-"])
         self.assertEqual(int(open(self.env["FAKE_COUNTER"]).read()), 4, "before and after each of two peer runs")
         records = [json.loads(line) for line in self.json_out.read_text().splitlines()]
         peer_tg = [r for r in records if r["engine"] == "fake" and r["n_gen"] > 0]
         self.assertEqual([r["compare_membw_gbs"] for r in peer_tg], [70.0, 70.0])
         self.assertEqual([r["round"] for r in peer_tg], [1, 2])
+
+    def test_ratio_over_rounds_that_met_the_same_bandwidth(self):
+        # Peer rounds: 50 t/s at (38 + 42) / 2 = 40 GB/s, as aviary's; 25 t/s at
+        # (38 + 80) / 2 = 59; 40 t/s at 40 again. Matched: rounds 1 and 3, ratios 2.0 and 2.5.
+        env = {**self.env, "FAKE_MEMBW": "38,42,38,80", "FAKE_PEER_TS": "50,25,40"}
+        run = self.compare("--membw", "--rounds", "3", env=env)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        rows = self.table_rows(run.stdout)
+        self.assertEqual([(r[5], r[6], r[7]) for r in rows[2:5]],
+                         [("50.0", "40.0", "2.00x"), ("25.0", "59.0", "4.00x"), ("40.0", "40.0", "2.50x")])
+        self.assertEqual(rows[5], ["tiny", "tg16", "2/3", "2.25x"])
 
     def test_failing_engine_is_named(self):
         run = self.compare(env={**self.env, "FAKE_FAIL": "1"})
