@@ -82,8 +82,9 @@ def engine_commands(args):
     return engines
 
 
-def run_engine(template, model, args):
-    cmd = template.format(model=shlex.quote(model), p=args.p, n=args.n, t=args.t, r=args.r)
+def run_jsonl(cmd):
+    """The JSON records (one per line) a shell command prints; RuntimeError if it
+    fails or prints none."""
     proc = subprocess.run(cmd, shell=True, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"`{cmd}` failed with status {proc.returncode}:\n{proc.stderr[-2000:]}")
@@ -97,17 +98,17 @@ def run_engine(template, model, args):
     return records
 
 
+def run_engine(template, model, args):
+    return run_jsonl(template.format(model=shlex.quote(model), p=args.p, n=args.n, t=args.t, r=args.r))
+
+
 def measure_bandwidth(args):
     """The machine's memory bandwidth now, GB/s (aviary bench --membw)."""
     cmd = f"{shlex.quote(args.aviary)} bench --membw --json -t {args.t}"
-    proc = subprocess.run(cmd, shell=True, capture_output=True, text=True)
-    for line in proc.stdout.splitlines():
-        if line.strip().startswith("{"):
-            gbs = json.loads(line).get("aviary_membw_gbs")
-            if gbs:
-                return float(gbs)
-    raise RuntimeError(f"`{cmd}` failed with status {proc.returncode} or printed no bandwidth:\n"
-                       f"{(proc.stderr or proc.stdout)[-2000:]}")
+    for rec in run_jsonl(cmd):
+        if rec.get("aviary_membw_gbs"):
+            return float(rec["aviary_membw_gbs"])
+    raise RuntimeError(f"`{cmd}` printed no aviary_membw_gbs")
 
 
 def run_peer_between_measurements(template, model, args):
@@ -124,6 +125,10 @@ def bandwidth_seen(name, rec):
     tg repetitions, or the script's around a peer's run; None if not measured."""
     gbs = rec.get("aviary_membw_gbs") if name == "aviary" else rec.get("compare_membw_gbs")
     return float(gbs) if gbs else None
+
+
+def peer_names(engines):
+    return [name for name, _ in engines if name != "aviary"]
 
 
 def test_name(rec):
@@ -156,7 +161,7 @@ def collect(args):
 
 
 def print_table(args, engines, samples, extras):
-    peers = [name for name, _ in engines if name != "aviary"]
+    peers = peer_names(engines)
     header = ["model", "test", "aviary t/s"] + [f"{p} t/s" for p in peers] + [f"ratio vs {p}" for p in peers]
     header += ["GB/s", "of membw"]
     rows = []
@@ -205,13 +210,13 @@ def same_bandwidth(a, b):
     return a is not None and b is not None and abs(a - b) <= SAME_BANDWIDTH * max(a, b)
 
 
-def matched_rows(engines, records):
-    """Per tg test and peer: how many rounds the two engines met the same
-    bandwidth (SAME_BANDWIDTH), and Aviary's median ratio over those rounds."""
-    peers = [name for name, _ in engines if name != "aviary"]
+def matched_rows(engines, runs):
+    """Per tg test and peer (runs: tg_rounds()): how many rounds the two engines
+    met the same bandwidth (SAME_BANDWIDTH), and Aviary's median ratio over them."""
+    peers = peer_names(engines)
     ratios = {}  # (model, test, peer) -> [ratio of each matched round]
     totals = {}  # (model, test, peer) -> rounds with both engines
-    for (label, test, _), got in tg_rounds(records).items():
+    for (label, test, _), got in runs.items():
         av_ts, av_bw = got.get("aviary", (None, None))
         for p in peers:
             p_ts, p_bw = got.get(p, (None, None))
@@ -234,12 +239,11 @@ def matched_rows(engines, records):
     return header, rows
 
 
-def round_rows(engines, records):
-    """One row per round of every tg test: each engine's median tokens/s and
-    the bandwidth it met, Aviary's ratio to each peer, and the ratio at equal
-    bandwidth, (aviary t/s / its GB/s) / (peer t/s / its GB/s)."""
-    peers = [name for name, _ in engines if name != "aviary"]
-    runs = tg_rounds(records)
+def round_rows(engines, runs):
+    """One row per round of every tg test (runs: tg_rounds()): each engine's
+    median tokens/s and the bandwidth it met, Aviary's ratio to each peer, and
+    the ratio at equal bandwidth, (aviary t/s / its GB/s) / (peer t/s / its GB/s)."""
+    peers = peer_names(engines)
     header = ["model", "test", "round", "aviary t/s", "aviary GB/s"]
     for p in peers:
         header += [f"{p} t/s", f"{p} GB/s", f"ratio vs {p}", f"at equal GB/s vs {p}"]
@@ -284,7 +288,8 @@ def main(argv):
              if args.membw else ""))
     print_table(args, engines, samples, extras)
     if args.membw:
-        header, rows = round_rows(engines, records)
+        runs = tg_rounds(records)
+        header, rows = round_rows(engines, runs)
         if rows:
             print()
             print("per round (tg): GB/s, the memory bandwidth measured around each engine's run")
@@ -292,7 +297,7 @@ def main(argv):
             print()
             print(f"tg over the rounds where both engines met the same bandwidth "
                   f"(within {100 * SAME_BANDWIDTH:.0f}%): median ratio")
-            print_rows(args, *matched_rows(engines, records))
+            print_rows(args, *matched_rows(engines, runs))
 
 
 if __name__ == "__main__":

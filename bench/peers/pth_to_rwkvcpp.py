@@ -84,7 +84,7 @@ def rwkvcpp_tensors(sd):
         if ".time_" in name:
             t = t.squeeze()
         if any(s in name for s in LORA):
-            t = t.T.copy()
+            t = t.T  # made contiguous when written
         out[name] = t
     return out
 
