@@ -29,6 +29,17 @@ bandwidth swings from one second to the next (a shared host), that tells a
 round where the engines met the same machine from one where they did not; a
 third table gives Aviary's median ratio over the rounds where both engines
 met the same bandwidth (within 15%).
+
+With --quiet GBS, every engine run (Aviary's and each peer's) starts only once
+the machine's bandwidth measures at least GBS GB/s: a benchmark on a quiet
+machine, the same for every engine. It helps on a shared host whose
+bandwidth is throttled now and then (the machine these benchmarks were
+written on reads 64-68 GB/s with 2 threads when quiet, a hard 35-38 when
+throttled), as far as its quiet spells outlast a run: it checks the start of
+a run only, so keep runs short (tg alone, -r 1) and read the per-round
+bandwidths (--membw) for what each run met. A run that has waited
+--quiet-wait seconds starts anyway and is reported as such; the records say
+how many readings each run waited.
 Standard library only.
 """
 
@@ -38,6 +49,7 @@ import shlex
 import statistics
 import subprocess
 import sys
+import time
 
 
 def parse_args(argv):
@@ -59,7 +71,16 @@ def parse_args(argv):
                     help="rate Aviary's tg against the memory bandwidth, measured by each aviary run around "
                          "every tg repetition (aviary bench --membw), measure it around every peer run too, "
                          "and print every tg round")
-    return ap.parse_args(argv)
+    ap.add_argument("--quiet", type=float, metavar="GBS",
+                    help="start every engine run only once the memory bandwidth measures at least GBS GB/s")
+    ap.add_argument("--quiet-wait", type=float, default=600, metavar="S",
+                    help="with --quiet: start a run anyway after waiting this many seconds (default 600)")
+    ap.add_argument("--quiet-poll", type=float, default=5, metavar="S",
+                    help="with --quiet: seconds between bandwidth readings (default 5)")
+    args = ap.parse_args(argv)
+    if args.quiet is not None and args.quiet <= 0:
+        ap.error(f"--quiet {args.quiet:g}: the bandwidth to wait for must be positive GB/s")
+    return args
 
 
 def split_label(spec, what):
@@ -111,10 +132,29 @@ def measure_bandwidth(args):
     raise RuntimeError(f"`{cmd}` printed no aviary_membw_gbs")
 
 
-def run_peer_between_measurements(template, model, args):
+def wait_for_quiet(args):
+    """Reads the bandwidth until it is at least args.quiet GB/s, or until
+    args.quiet_wait seconds have passed. Returns the record fields of the wait:
+    the last reading, how many readings fell short, and whether the machine was
+    quiet when the run started."""
+    start, short = time.monotonic(), 0
+    while True:
+        gbs = measure_bandwidth(args)
+        if gbs >= args.quiet:
+            return {"compare_quiet_gbs": gbs, "compare_quiet_short_readings": short, "compare_quiet_met": True}
+        short += 1
+        if time.monotonic() - start + args.quiet_poll > args.quiet_wait:
+            print(f"compare: bandwidth still {gbs:.1f} GB/s (< {args.quiet:g}) after {args.quiet_wait:g} s; "
+                  "running anyway", file=sys.stderr, flush=True)
+            return {"compare_quiet_gbs": gbs, "compare_quiet_short_readings": short, "compare_quiet_met": False}
+        time.sleep(args.quiet_poll)
+
+
+def run_peer_between_measurements(template, model, args, before=None):
     """A peer's records, each with compare_membw_gbs: the mean of the bandwidths
-    measured just before and just after the run."""
-    before = measure_bandwidth(args)
+    measured just before (or `before`, a reading just taken) and just after the run."""
+    if before is None:
+        before = measure_bandwidth(args)
     records = run_engine(template, model, args)
     seen = (before + measure_bandwidth(args)) / 2
     return [{**rec, "compare_membw_gbs": seen} for rec in records]
@@ -149,9 +189,13 @@ def collect(args):
         for rnd in range(args.rounds):
             for name, template in engines:
                 print(f"compare: {label} round {rnd + 1}/{args.rounds}: {name}", file=sys.stderr, flush=True)
-                measured = args.membw and name != "aviary"
-                records = (run_peer_between_measurements if measured else run_engine)(template, path, args)
+                quiet = wait_for_quiet(args) if args.quiet is not None else {}
+                if args.membw and name != "aviary":
+                    records = run_peer_between_measurements(template, path, args, quiet.get("compare_quiet_gbs"))
+                else:
+                    records = run_engine(template, path, args)
                 for rec in records:
+                    rec.update(quiet)
                     key = (label, test_name(rec), name)
                     samples.setdefault(key, []).extend(rec.get("samples_ts") or [rec["avg_ts"]])
                     if name == "aviary":
@@ -286,6 +330,10 @@ def main(argv):
     print(f"threads {args.t}, {args.rounds} alternating rounds x {args.r} repetitions; median tokens/s"
           + ("; of membw: median over rounds, each against the bandwidth aviary measured around its tg"
              if args.membw else ""))
+    if args.quiet is not None:
+        late = len({(r["engine"], r["model_label"], r["round"]) for r in records if r.get("compare_quiet_met") is False})
+        print(f"every run waited for a bandwidth of {args.quiet:g} GB/s or more"
+              + (f"; {late} runs started without it, after waiting {args.quiet_wait:g} s" if late else ""))
     print_table(args, engines, samples, extras)
     if args.membw:
         runs = tg_rounds(records)

@@ -125,6 +125,48 @@ class CompareTest(unittest.TestCase):
                          [("50.0", "40.0", "2.00x"), ("25.0", "59.0", "4.00x"), ("40.0", "40.0", "2.50x")])
         self.assertEqual(rows[5], ["tiny", "tg16", "2/3", "2.25x"])
 
+    def records(self):
+        return [json.loads(line) for line in self.json_out.read_text().splitlines()]
+
+    def readings(self):
+        return int(open(self.env["FAKE_COUNTER"]).read())
+
+    def test_quiet_waits_for_bandwidth_before_every_run(self):
+        # Readings 30, 30, 70, 30, 30, 70: each run starts after two short readings.
+        env = {**self.env, "FAKE_MEMBW": "30,30,70"}
+        run = self.compare("--quiet", "50", "--quiet-poll", "0", "--rounds", "1", env=env)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertIn("every run waited for a bandwidth of 50 GB/s or more\n", run.stdout)
+        self.assertEqual(self.readings(), 6)
+        waits = {(r["engine"], r["compare_quiet_gbs"], r["compare_quiet_short_readings"], r["compare_quiet_met"])
+                 for r in self.records()}
+        self.assertEqual(waits, {("aviary", 70.0, 2, True), ("fake", 70.0, 2, True)})
+        self.assertEqual(self.table_rows(run.stdout)[1], ["tiny", "tg16", "100.0", "50.0", "2.00x", "40.0", "-"])
+
+    def test_quiet_reading_is_the_peer_run_bandwidth_before(self):
+        # The reading that starts the peer's run is its "before" (70); the one
+        # after it is 30: the peer met 50 GB/s, with 7 readings in all.
+        env = {**self.env, "FAKE_MEMBW": "30,30,70"}
+        run = self.compare("--quiet", "50", "--quiet-poll", "0", "--rounds", "1", "--membw", env=env)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertEqual(self.readings(), 7)
+        peer_tg = [r for r in self.records() if r["engine"] == "fake" and r["n_gen"] > 0]
+        self.assertEqual([r["compare_membw_gbs"] for r in peer_tg], [50.0])
+
+    def test_quiet_gives_up_after_waiting_and_says_so(self):
+        env = {**self.env, "FAKE_MEMBW": "30"}
+        run = self.compare("--quiet", "50", "--quiet-wait", "0", "--quiet-poll", "0", env=env)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertIn("bandwidth still 30.0 GB/s (< 50) after 0 s; running anyway", run.stderr)
+        self.assertIn("; 4 runs started without it, after waiting 0 s", run.stdout)
+        self.assertEqual(self.readings(), 4, "one reading before each of 2 x 2 runs")
+        self.assertTrue(all(r["compare_quiet_met"] is False for r in self.records()))
+
+    def test_quiet_must_be_positive(self):
+        run = self.compare("--quiet", "0")
+        self.assertNotEqual(run.returncode, 0)
+        self.assertIn("--quiet 0: the bandwidth to wait for must be positive GB/s", run.stderr)
+
     def test_failing_engine_is_named(self):
         run = self.compare(env={**self.env, "FAKE_FAIL": "1"})
         self.assertNotEqual(run.returncode, 0)
