@@ -51,14 +51,21 @@ void set_enabled(bool on) { g_switch.set_enabled(on); }
 bool packs(DType t) { return (t == DType::Q8_0 || t == DType::Q4_0) && enabled(); }
 
 namespace {
-// Quant bytes of one block, and of one panel block (scales first).
-size_t quant_bytes(DType t) { return t == DType::Q8_0 ? 32 : 16; }
-size_t panel_block_bytes(DType t) { return kPanelRows * (2 + quant_bytes(t)); }
+// Quant bytes of one block, and of one panel block (its scales and quants).
+constexpr size_t quant_bytes(DType t) { return t == DType::Q8_0 ? 32 : 16; }
+constexpr size_t panel_block_bytes(DType t) { return kPanelRows * (2 + quant_bytes(t)); }
 size_t panel_count(const Matrix& W) { return (size_t(W.rows) + kPanelRows - 1) / kPanelRows; }
+// Bytes of one panel: its blocks in pairs (quant_dot_vnni.h).
+constexpr size_t panel_bytes(size_t blocks, DType t) { return (blocks + 1) / 2 * 2 * panel_block_bytes(t); }
+// Offsets in a panel of block b's scales and of its quants.
+constexpr size_t scales_offset(size_t b, size_t block_bytes) { return b / 2 * 2 * block_bytes + b % 2 * 2 * kPanelRows; }
+constexpr size_t quants_offset(size_t b, size_t block_bytes) {
+  return b / 2 * 2 * block_bytes + 4 * kPanelRows + b % 2 * (block_bytes - 2 * kPanelRows);
+}
 }  // namespace
 
 size_t packed_bytes(const Matrix& W) {
-  return panel_count(W) * size_t(W.cols) / quant::kGroupElems * panel_block_bytes(W.dtype);
+  return panel_count(W) * panel_bytes(size_t(W.cols) / quant::kGroupElems, W.dtype);
 }
 
 void pack(const Matrix& W, uint8_t* dst) {
@@ -66,14 +73,16 @@ void pack(const Matrix& W, uint8_t* dst) {
   const size_t block_bytes = dtype_block_bytes(W.dtype), qs = W.dtype == DType::Q8_0 ? quant::kQ8_0Qs : quant::kQ4_0Qs;
   const uint8_t flip = W.dtype == DType::Q8_0 ? 0x80 : 0x00;  // Q8_0: signed q -> unsigned q + 128
   std::memset(dst, 0, packed_bytes(W));  // padding rows: zero scale
+  const size_t panel_block = panel_block_bytes(W.dtype);
   for (size_t p = 0; p < panel_count(W); ++p)
     for (size_t b = 0; b < blocks; ++b) {
-      uint8_t* out = dst + (p * blocks + b) * panel_block_bytes(W.dtype);
+      uint8_t* panel = dst + p * panel_bytes(blocks, W.dtype);
+      uint8_t* scales = panel + scales_offset(b, panel_block);
+      uint8_t* quants = panel + quants_offset(b, panel_block);
       for (size_t r = 0; r < kPanelRows && p * kPanelRows + r < size_t(W.rows); ++r) {
         const uint8_t* blk = W.row_ptr(int64_t(p * kPanelRows + r)) + b * block_bytes;
-        std::memcpy(out + 2 * r, blk, 2);
-        for (size_t j = 0; j < qbytes; ++j)
-          out[2 * kPanelRows + (j / 4) * 4 * kPanelRows + r * 4 + j % 4] = uint8_t(blk[qs + j] ^ flip);
+        std::memcpy(scales + 2 * r, blk, 2);
+        for (size_t j = 0; j < qbytes; ++j) quants[(j / 4) * 4 * kPanelRows + r * 4 + j % 4] = uint8_t(blk[qs + j] ^ flip);
       }
     }
 }
@@ -142,9 +151,10 @@ AVIARY_VNNI_FN void panel_tile(const uint8_t* w, size_t panel_stride, const int8
     for (size_t c = 0; c < kT; ++c) acc[p][c] = _mm512_setzero_ps();
   for (size_t b = 0; b < blocks; ++b) {
     for (size_t p = 0; p < kP; ++p) {
-      const uint8_t* blk = w + p * panel_stride + b * kBlockBytes;
-      const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
-      const uint8_t* q = blk + 2 * kPanelRows;
+      const uint8_t* panel = w + p * panel_stride;
+      const __m512 dw = _mm512_cvtph_ps(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + scales_offset(b, kBlockBytes))));
+      const uint8_t* q = panel + quants_offset(b, kBlockBytes);
       __m512i wv[8];
       if constexpr (kType == DType::Q8_0) {
         for (size_t k = 0; k < 8; ++k) wv[k] = _mm512_loadu_si512(q + 64 * k);
@@ -179,8 +189,7 @@ template <DType kType>
 AVIARY_VNNI_TARGET void panels(
     const int8_t* x8, const int32_t* corr, const float* xd, size_t T, const uint8_t* data, size_t in, size_t out,
     size_t p0, size_t p1, float* y) {
-  constexpr size_t kQuant = kType == DType::Q8_0 ? 32 : 16;
-  const size_t blocks = in / kBlock, stride = blocks * kPanelRows * (2 + kQuant);
+  const size_t blocks = in / kBlock, stride = panel_bytes(blocks, kType);
   // Rows of output still valid from panel p on (the last panel may be partial).
   auto valid = [&](size_t p) { return out - p * kPanelRows; };
   // 16 activation rows a tile: 16 accumulators + 8 weight vectors fit the 32

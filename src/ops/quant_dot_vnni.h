@@ -25,12 +25,18 @@ void set_enabled(bool on);
 // them by four activations broadcast from memory: the 16 output rows are the
 // 16 lanes, so no horizontal sums, no nibble shuffles and one scale vector per
 // block. Panel p covers rows [16p, 16p + 16) (the last one zero-padded); its
-// blocks follow each other, each kPanelRows fp16 scales then the quants:
+// blocks go in pairs, each pair the two blocks' kPanelRows fp16 scales (one
+// 64-byte line), then the first block's quants, then the second's:
 //   Q4_0: 4 vectors, vector m lane r = bytes 4m..4m+3 of row r's 16 quant bytes
 //         (low nibbles: elements 4m..4m+3, high: 16+4m..16+4m+3), unchanged;
 //   Q8_0: 8 vectors, vector k lane r = elements 4k..4k+3 of row r, plus 128
 //         (unsigned, as vpdpbusd wants its first operand).
-// Same bytes as the file, so memory use does not grow.
+// In pairs, every quant vector is one aligned 64-byte line; block after block
+// (32 scale bytes, then 512 or 256) every other block's vectors would each
+// straddle two lines: Q8_0 decode from DRAM then streamed 24-26 GB/s a thread
+// against 28-30 in pairs (kernels_bench GemvCold, one thread; Q4_0 ~29
+// either way). Same bytes as the file, so memory use does not grow (an odd
+// last block is padded to a pair: rows of 32 x odd inputs only).
 constexpr size_t kPanelRows = 16;
 
 // Whether W's type has a panel layout (Q8_0, Q4_0) and this CPU runs it (enabled()).
