@@ -138,16 +138,14 @@ def wait_for_quiet(args):
     the last reading, how many readings fell short, and whether the machine was
     quiet when the run started."""
     start, short = time.monotonic(), 0
-    while True:
-        gbs = measure_bandwidth(args)
-        if gbs >= args.quiet:
-            return {"compare_quiet_gbs": gbs, "compare_quiet_short_readings": short, "compare_quiet_met": True}
+    while (gbs := measure_bandwidth(args)) < args.quiet:
         short += 1
         if time.monotonic() - start + args.quiet_poll > args.quiet_wait:
             print(f"compare: bandwidth still {gbs:.1f} GB/s (< {args.quiet:g}) after {args.quiet_wait:g} s; "
                   "running anyway", file=sys.stderr, flush=True)
-            return {"compare_quiet_gbs": gbs, "compare_quiet_short_readings": short, "compare_quiet_met": False}
+            break
         time.sleep(args.quiet_poll)
+    return {"compare_quiet_gbs": gbs, "compare_quiet_short_readings": short, "compare_quiet_met": gbs >= args.quiet}
 
 
 def run_peer_between_measurements(template, model, args, before=None):

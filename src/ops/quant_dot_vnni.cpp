@@ -51,16 +51,20 @@ void set_enabled(bool on) { g_switch.set_enabled(on); }
 bool packs(DType t) { return (t == DType::Q8_0 || t == DType::Q4_0) && enabled(); }
 
 namespace {
-// Quant bytes of one block, and of one panel block (its scales and quants).
+// Quant bytes of one block's row; a block's fp16 scales in a panel; and a
+// panel block (its scales and quants).
 constexpr size_t quant_bytes(DType t) { return t == DType::Q8_0 ? 32 : 16; }
-constexpr size_t panel_block_bytes(DType t) { return kPanelRows * (2 + quant_bytes(t)); }
+constexpr size_t kScaleBytes = 2 * kPanelRows;
+constexpr size_t panel_block_bytes(DType t) { return kScaleBytes + kPanelRows * quant_bytes(t); }
 size_t panel_count(const Matrix& W) { return (size_t(W.rows) + kPanelRows - 1) / kPanelRows; }
 // Bytes of one panel: its blocks in pairs (quant_dot_vnni.h).
 constexpr size_t panel_bytes(size_t blocks, DType t) { return (blocks + 1) / 2 * 2 * panel_block_bytes(t); }
-// Offsets in a panel of block b's scales and of its quants.
-constexpr size_t scales_offset(size_t b, size_t block_bytes) { return b / 2 * 2 * block_bytes + b % 2 * 2 * kPanelRows; }
-constexpr size_t quants_offset(size_t b, size_t block_bytes) {
-  return b / 2 * 2 * block_bytes + 4 * kPanelRows + b % 2 * (block_bytes - 2 * kPanelRows);
+// Offsets in a panel of block b's pair, of its scales (both blocks' scales
+// open the pair) and of its quants.
+constexpr size_t pair_offset(size_t b, DType t) { return b / 2 * 2 * panel_block_bytes(t); }
+constexpr size_t scales_offset(size_t b, DType t) { return pair_offset(b, t) + b % 2 * kScaleBytes; }
+constexpr size_t quants_offset(size_t b, DType t) {
+  return pair_offset(b, t) + 2 * kScaleBytes + b % 2 * kPanelRows * quant_bytes(t);
 }
 }  // namespace
 
@@ -73,18 +77,18 @@ void pack(const Matrix& W, uint8_t* dst) {
   const size_t block_bytes = dtype_block_bytes(W.dtype), qs = W.dtype == DType::Q8_0 ? quant::kQ8_0Qs : quant::kQ4_0Qs;
   const uint8_t flip = W.dtype == DType::Q8_0 ? 0x80 : 0x00;  // Q8_0: signed q -> unsigned q + 128
   std::memset(dst, 0, packed_bytes(W));  // padding rows: zero scale
-  const size_t panel_block = panel_block_bytes(W.dtype);
-  for (size_t p = 0; p < panel_count(W); ++p)
+  for (size_t p = 0; p < panel_count(W); ++p) {
+    uint8_t* panel = dst + p * panel_bytes(blocks, W.dtype);
     for (size_t b = 0; b < blocks; ++b) {
-      uint8_t* panel = dst + p * panel_bytes(blocks, W.dtype);
-      uint8_t* scales = panel + scales_offset(b, panel_block);
-      uint8_t* quants = panel + quants_offset(b, panel_block);
+      uint8_t* scales = panel + scales_offset(b, W.dtype);
+      uint8_t* quants = panel + quants_offset(b, W.dtype);
       for (size_t r = 0; r < kPanelRows && p * kPanelRows + r < size_t(W.rows); ++r) {
         const uint8_t* blk = W.row_ptr(int64_t(p * kPanelRows + r)) + b * block_bytes;
         std::memcpy(scales + 2 * r, blk, 2);
         for (size_t j = 0; j < qbytes; ++j) quants[(j / 4) * 4 * kPanelRows + r * 4 + j % 4] = uint8_t(blk[qs + j] ^ flip);
       }
     }
+  }
 }
 
 PanelActivations panel_activations(size_t values, bool decode) {
@@ -145,7 +149,6 @@ AVIARY_VNNI_FN __m512i broadcast4(const int8_t* p) { return _mm512_broadcastd_ep
 template <DType kType, size_t kP, size_t kT>
 AVIARY_VNNI_FN void panel_tile(const uint8_t* w, size_t panel_stride, const int8_t* x8, const int32_t* corr,
                                const float* xd, size_t in, size_t blocks, float* y, size_t y_stride, size_t valid) {
-  constexpr size_t kQuant = kType == DType::Q8_0 ? 32 : 16, kBlockBytes = kPanelRows * (2 + kQuant);
   __m512 acc[kP][kT];
   for (size_t p = 0; p < kP; ++p)
     for (size_t c = 0; c < kT; ++c) acc[p][c] = _mm512_setzero_ps();
@@ -153,8 +156,8 @@ AVIARY_VNNI_FN void panel_tile(const uint8_t* w, size_t panel_stride, const int8
     for (size_t p = 0; p < kP; ++p) {
       const uint8_t* panel = w + p * panel_stride;
       const __m512 dw = _mm512_cvtph_ps(
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + scales_offset(b, kBlockBytes))));
-      const uint8_t* q = panel + quants_offset(b, kBlockBytes);
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(panel + scales_offset(b, kType))));
+      const uint8_t* q = panel + quants_offset(b, kType);
       __m512i wv[8];
       if constexpr (kType == DType::Q8_0) {
         for (size_t k = 0; k < 8; ++k) wv[k] = _mm512_loadu_si512(q + 64 * k);
