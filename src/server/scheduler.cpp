@@ -29,6 +29,7 @@ struct Scheduler::Sequence {
   std::string shown;              // the reply text streamed so far
   std::string closing_key;        // Closing: the cache key of the state after it
   size_t chunk_end = 0;           // Prefill: where this step's chunk ends
+  std::optional<ChannelEvent> end;  // how it ended, told to the client once its place is free
 };
 
 Scheduler::Scheduler(const Model& model, const Tokenizer& tokenizer, SchedulerOptions options, ServerMetrics& metrics,
@@ -122,10 +123,12 @@ void Scheduler::admit_waiting() {
     try {
       seq->stepper = std::make_unique<TokenStepper>(tokenizer_, int32_t(model_.config().vocab_size), seq->gen);
     } catch (const Error& e) {
-      ++metrics_.failed;  // counted before the client hears of it
+      {
+        std::lock_guard lock(mutex_);
+        --in_system_;  // freed before the client hears of it, like retire()
+      }
+      ++metrics_.failed;
       seq->channel->fail(e.what());
-      std::lock_guard lock(mutex_);
-      --in_system_;
       continue;
     }
     const PreparedPrompt& p = seq->prompt;
@@ -152,11 +155,27 @@ void Scheduler::admit_waiting() {
   metrics_.running = int64_t(running_.size());
 }
 
+// The sequence's place is freed and its end counted before its client is
+// told, so that whoever hears of the end (a client sending its next request
+// to a full server, a /metrics scrape) finds the place free and the end
+// counted.
 void Scheduler::retire(std::list<std::unique_ptr<Sequence>>::iterator it) {
+  const std::unique_ptr<Sequence> seq = std::move(*it);
   running_.erase(it);
   metrics_.running = int64_t(running_.size());
-  std::lock_guard lock(mutex_);
-  --in_system_;
+  {
+    std::lock_guard lock(mutex_);
+    --in_system_;
+  }
+  if (!seq->end) return;
+  ChannelEvent& end = *seq->end;
+  if (end.kind == ChannelEvent::Kind::Failed) {
+    ++metrics_.failed;
+    seq->channel->fail(std::move(end.text));
+    return;
+  }
+  ++(end.stop == StopReason::Cancelled ? metrics_.cancelled : metrics_.finished);
+  seq->channel->finish(end.stop, end.usage);
 }
 
 void Scheduler::drop_cancelled() {
@@ -165,7 +184,7 @@ void Scheduler::drop_cancelled() {
     const bool gone = seq.phase != Sequence::Phase::Closing && seq.channel->cancelled();
     if (!gone) { ++it; continue; }
     seq.stepper->cancel();
-    send_finish(seq);
+    end_with_finish(seq);
     retire(it++);
   }
 }
@@ -205,8 +224,7 @@ void Scheduler::step() {
     // A model error fails every sequence of the pass (their states are now undefined).
     for (auto it = running_.begin(); it != running_.end();) {
       if (std::find(in_pass.begin(), in_pass.end(), it->get()) == in_pass.end()) { ++it; continue; }
-      ++metrics_.failed;  // counted before the client hears of it
-      (*it)->channel->fail(e.what());
+      end_with_failure(**it, e.what());
       retire(it++);
     }
     return;
@@ -247,7 +265,7 @@ void Scheduler::after_forward(Sequence& seq) {
       cache_->store(seq.closing_key, *seq.state);
       ++metrics_.cache_stores;
       seq.pending.clear();
-      send_finish(seq);
+      end_with_finish(seq);
       return;
   }
 }
@@ -258,8 +276,7 @@ void Scheduler::sample_next(Sequence& seq) {
     step = seq.stepper->next(seq.logits);
   } catch (const Error& e) {
     seq.stepper->cancel();
-    ++metrics_.failed;  // counted before the client hears of it
-    seq.channel->fail(e.what());
+    end_with_failure(seq, e.what());
     return;
   }
   seq.shown += step.text;
@@ -278,15 +295,18 @@ void Scheduler::finish_generation(Sequence& seq, const std::string& tail, int32_
   if (cache_ && seq.prompt.cacheable && seq.stepper->stop() != StopReason::Cancelled) start_closing(seq, last_token);
   // With a closing step to run, the client hears of the end after it, so
   // that its next turn finds the reply's state in the cache.
-  if (seq.phase != Sequence::Phase::Closing) send_finish(seq);
+  if (seq.phase != Sequence::Phase::Closing) end_with_finish(seq);
 }
 
-void Scheduler::send_finish(Sequence& seq) {
-  const Usage usage{int64_t(seq.prompt.tokens.size()), int64_t(seq.stepper->tokens().size()), int64_t(seq.cached)};
-  // Counted before the client is told, so that whoever hears of the end
-  // (a test, a /metrics scrape after the response) sees it counted.
-  ++(seq.stepper->stop() == StopReason::Cancelled ? metrics_.cancelled : metrics_.finished);
-  seq.channel->finish(seq.stepper->stop(), usage);
+// The end is only recorded here: retire() tells the client.
+void Scheduler::end_with_finish(Sequence& seq) {
+  seq.end = ChannelEvent{ChannelEvent::Kind::Finished, {}, seq.stepper->stop(),
+                         Usage{int64_t(seq.prompt.tokens.size()), int64_t(seq.stepper->tokens().size()),
+                               int64_t(seq.cached)}};
+}
+
+void Scheduler::end_with_failure(Sequence& seq, std::string message) {
+  seq.end = ChannelEvent{ChannelEvent::Kind::Failed, std::move(message), StopReason::Length, Usage{}};
 }
 
 // After a chat reply: the state after the reply and a closing "\n\n" is

@@ -73,7 +73,8 @@ class Scheduler {
   void sample_next(Sequence& seq);
   void finish_generation(Sequence& seq, const std::string& tail, int32_t last_token);
   void start_closing(Sequence& seq, int32_t last_token);
-  void send_finish(Sequence& seq);
+  void end_with_finish(Sequence& seq);
+  void end_with_failure(Sequence& seq, std::string message);
   void retire(std::list<std::unique_ptr<Sequence>>::iterator it);
   size_t next_chunk_end(const Sequence& seq) const;
 

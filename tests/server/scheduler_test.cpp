@@ -168,6 +168,34 @@ TEST(ServerScheduler, FullQueueIsRefusedWith429) {
   EXPECT_EQ(collect(*scheduler.submit(completion("c"), sampling(1, 2))).error, "");  // room again
 }
 
+// A client that heard of its request's end and sends the next one at once
+// finds the place free, even on a server with room for one request, and a
+// scrape at that moment sees the end counted and nothing running.
+TEST(ServerScheduler, TheEndIsToldOnlyOnceThePlaceIsFree) {
+  ServerMetrics metrics;
+  SchedulerOptions options;
+  options.max_batch = 1;
+  options.max_queue = 0;
+  Scheduler scheduler(*fx().model, *fx().tokenizer, options, metrics, nullptr);
+  scheduler.start();
+  for (int64_t i = 1; i <= 40; ++i) {
+    SCOPED_TRACE("request " + std::to_string(i));
+    std::shared_ptr<RequestChannel> channel;
+    ASSERT_NO_THROW(channel = scheduler.submit(completion("a"), sampling(uint64_t(i), 1)));
+    if (i % 2 == 0) channel->cancel();  // every other one by its client, before or during its step
+    // Polled without sleeping, to look as soon as the end arrives.
+    ChannelEvent e;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    do {
+      while (!channel->next(e, std::chrono::milliseconds(0)))
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no end came";
+    } while (e.kind == ChannelEvent::Kind::Text);
+    ASSERT_EQ(e.kind, ChannelEvent::Kind::Finished) << e.text;
+    EXPECT_EQ(metrics.running, 0);
+    EXPECT_EQ(metrics.finished + metrics.cancelled, i);
+  }
+}
+
 TEST(ServerScheduler, StopRefusesWaitingRequests) {
   ServerMetrics metrics;
   auto scheduler = std::make_unique<Scheduler>(*fx().model, *fx().tokenizer, SchedulerOptions{}, metrics, nullptr);
