@@ -148,12 +148,17 @@ TEST(ServerScheduler, CancelStopsTheGeneration) {
   EXPECT_EQ(collect(*scheduler.submit(completion("Hi"), sampling(1, 2))).error, "");
 }
 
-TEST(ServerScheduler, FullQueueIsRefusedWith429) {
-  ServerMetrics metrics;
+// Room for one running request and `max_queue` waiting ones.
+SchedulerOptions one_place(int32_t max_queue) {
   SchedulerOptions options;
   options.max_batch = 1;
-  options.max_queue = 1;
-  Scheduler scheduler(*fx().model, *fx().tokenizer, options, metrics, nullptr);
+  options.max_queue = max_queue;
+  return options;
+}
+
+TEST(ServerScheduler, FullQueueIsRefusedWith429) {
+  ServerMetrics metrics;
+  Scheduler scheduler(*fx().model, *fx().tokenizer, one_place(1), metrics, nullptr);
   auto a = scheduler.submit(completion("a"), sampling(1, 2));
   auto b = scheduler.submit(completion("b"), sampling(1, 2));
   try {
@@ -173,10 +178,7 @@ TEST(ServerScheduler, FullQueueIsRefusedWith429) {
 // scrape at that moment sees the end counted and nothing running.
 TEST(ServerScheduler, TheEndIsToldOnlyOnceThePlaceIsFree) {
   ServerMetrics metrics;
-  SchedulerOptions options;
-  options.max_batch = 1;
-  options.max_queue = 0;
-  Scheduler scheduler(*fx().model, *fx().tokenizer, options, metrics, nullptr);
+  Scheduler scheduler(*fx().model, *fx().tokenizer, one_place(0), metrics, nullptr);
   scheduler.start();
   for (int64_t i = 1; i <= 40; ++i) {
     SCOPED_TRACE("request " + std::to_string(i));
