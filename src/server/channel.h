@@ -41,7 +41,8 @@ class RequestChannel {
     e.text = std::move(text);
     push(std::move(e));
   }
-  void finish(StopReason stop, Usage usage) { push({ChannelEvent::Kind::Finished, {}, stop, usage}); }
+  // The end (Finished or Failed) as one event, e.g. one recorded earlier.
+  void end(ChannelEvent e) { push(std::move(e)); }
   void fail(std::string message) {
     ChannelEvent e;
     e.kind = ChannelEvent::Kind::Failed;

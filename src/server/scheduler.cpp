@@ -3,6 +3,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <cassert>
 #include <optional>
 
 #include "server/api_error.h"
@@ -123,12 +124,9 @@ void Scheduler::admit_waiting() {
     try {
       seq->stepper = std::make_unique<TokenStepper>(tokenizer_, int32_t(model_.config().vocab_size), seq->gen);
     } catch (const Error& e) {
-      {
-        std::lock_guard lock(mutex_);
-        --in_system_;  // freed before the client hears of it, like retire()
-      }
-      ++metrics_.failed;
-      seq->channel->fail(e.what());
+      end_with_failure(*seq, e.what());
+      free_place();
+      tell_end(*seq);
       continue;
     }
     const PreparedPrompt& p = seq->prompt;
@@ -155,27 +153,29 @@ void Scheduler::admit_waiting() {
   metrics_.running = int64_t(running_.size());
 }
 
-// The sequence's place is freed and its end counted before its client is
-// told, so that whoever hears of the end (a client sending its next request
-// to a full server, a /metrics scrape) finds the place free and the end
-// counted.
+// Every retired sequence has its end recorded (end_with_*). Its place is
+// freed and its end counted before its client is told, so that whoever
+// hears of the end (a client sending its next request to a full server, a
+// /metrics scrape) finds the place free and the end counted.
 void Scheduler::retire(std::list<std::unique_ptr<Sequence>>::iterator it) {
   const std::unique_ptr<Sequence> seq = std::move(*it);
   running_.erase(it);
   metrics_.running = int64_t(running_.size());
-  {
-    std::lock_guard lock(mutex_);
-    --in_system_;
-  }
-  if (!seq->end) return;
-  ChannelEvent& end = *seq->end;
-  if (end.kind == ChannelEvent::Kind::Failed) {
-    ++metrics_.failed;
-    seq->channel->fail(std::move(end.text));
-    return;
-  }
-  ++(end.stop == StopReason::Cancelled ? metrics_.cancelled : metrics_.finished);
-  seq->channel->finish(end.stop, end.usage);
+  free_place();
+  tell_end(*seq);
+}
+
+void Scheduler::free_place() {
+  std::lock_guard lock(mutex_);
+  --in_system_;
+}
+
+void Scheduler::tell_end(Sequence& seq) {
+  assert(seq.end && "a sequence ends through end_with_finish or end_with_failure first");
+  ChannelEvent& end = *seq.end;
+  if (end.kind == ChannelEvent::Kind::Failed) ++metrics_.failed;
+  else ++(end.stop == StopReason::Cancelled ? metrics_.cancelled : metrics_.finished);
+  seq.channel->end(std::move(end));
 }
 
 void Scheduler::drop_cancelled() {
@@ -298,15 +298,19 @@ void Scheduler::finish_generation(Sequence& seq, const std::string& tail, int32_
   if (seq.phase != Sequence::Phase::Closing) end_with_finish(seq);
 }
 
-// The end is only recorded here: retire() tells the client.
+// The end is only recorded here: tell_end() counts it and tells the client,
+// once the place is free.
 void Scheduler::end_with_finish(Sequence& seq) {
-  seq.end = ChannelEvent{ChannelEvent::Kind::Finished, {}, seq.stepper->stop(),
-                         Usage{int64_t(seq.prompt.tokens.size()), int64_t(seq.stepper->tokens().size()),
-                               int64_t(seq.cached)}};
+  ChannelEvent& end = seq.end.emplace();
+  end.kind = ChannelEvent::Kind::Finished;
+  end.stop = seq.stepper->stop();
+  end.usage = {int64_t(seq.prompt.tokens.size()), int64_t(seq.stepper->tokens().size()), int64_t(seq.cached)};
 }
 
 void Scheduler::end_with_failure(Sequence& seq, std::string message) {
-  seq.end = ChannelEvent{ChannelEvent::Kind::Failed, std::move(message), StopReason::Length, Usage{}};
+  ChannelEvent& end = seq.end.emplace();
+  end.kind = ChannelEvent::Kind::Failed;
+  end.text = std::move(message);
 }
 
 // After a chat reply: the state after the reply and a closing "\n\n" is

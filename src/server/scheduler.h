@@ -76,6 +76,8 @@ class Scheduler {
   void end_with_finish(Sequence& seq);
   void end_with_failure(Sequence& seq, std::string message);
   void retire(std::list<std::unique_ptr<Sequence>>::iterator it);
+  void free_place();
+  void tell_end(Sequence& seq);
   size_t next_chunk_end(const Sequence& seq) const;
 
   const Model& model_;

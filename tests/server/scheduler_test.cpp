@@ -34,13 +34,19 @@ struct Outcome {
   std::string error;
 };
 
-Outcome collect(RequestChannel& channel) {
+// Everything until the end, or "timed out" after a minute. `spin` polls
+// without sleeping, to look as soon as the end arrives.
+Outcome collect(RequestChannel& channel, bool spin = false) {
   Outcome o;
   ChannelEvent e;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   for (;;) {
-    if (!channel.next(e, std::chrono::milliseconds(60000))) {
-      o.error = "timed out";
-      return o;
+    const auto wait = spin ? std::chrono::milliseconds(0) : std::chrono::milliseconds(60000);
+    while (!channel.next(e, wait)) {
+      if (!spin || std::chrono::steady_clock::now() >= deadline) {
+        o.error = "timed out";
+        return o;
+      }
     }
     if (e.kind == ChannelEvent::Kind::Text) o.text += e.text;
     else if (e.kind == ChannelEvent::Kind::Failed) { o.error = e.text; return o; }
@@ -185,14 +191,7 @@ TEST(ServerScheduler, TheEndIsToldOnlyOnceThePlaceIsFree) {
     std::shared_ptr<RequestChannel> channel;
     ASSERT_NO_THROW(channel = scheduler.submit(completion("a"), sampling(uint64_t(i), 1)));
     if (i % 2 == 0) channel->cancel();  // every other one by its client, before or during its step
-    // Polled without sleeping, to look as soon as the end arrives.
-    ChannelEvent e;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    do {
-      while (!channel->next(e, std::chrono::milliseconds(0)))
-        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no end came";
-    } while (e.kind == ChannelEvent::Kind::Text);
-    ASSERT_EQ(e.kind, ChannelEvent::Kind::Finished) << e.text;
+    ASSERT_EQ(collect(*channel, /*spin=*/true).error, "");
     EXPECT_EQ(metrics.running, 0);
     EXPECT_EQ(metrics.finished + metrics.cancelled, i);
   }
